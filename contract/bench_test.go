@@ -1,0 +1,29 @@
+package contract_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tandemdb/tandem"
+	"github.com/tandemdb/tandem/contract"
+	"github.com/tandemdb/tandem/tests/harness"
+)
+
+// BenchmarkTokenTransfer measures one execution of token.transfer (no
+// replication): the per-call cost of the runtime and the guest.
+func BenchmarkTokenTransfer(b *testing.B) {
+	e := newEnv(b, contract.Options{})
+	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
+	e.createTable(tandem.TableSchema{Name: "token_meta"})
+	e.deploy("token", harness.Contract(b, "examples/token"))
+	e.commit("token", "init", nil)
+	for i := range 100 {
+		e.commit("token", "mint", map[string]any{"to": fmt.Sprint("a", i), "amount": 1 << 40})
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.exec("token", "transfer", map[string]any{"from": fmt.Sprint("a", i%100), "to": fmt.Sprint("a", (i+1)%100), "amount": 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,361 @@
+package contract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tandemdb/tandem"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Options configure a Runtime. Zero values get the documented defaults.
+type Options struct {
+	// CallTimeout bounds one call's execution (default 2s).
+	CallTimeout time.Duration
+	// MemoryPages bounds an instance's linear memory in 64 KiB pages
+	// (default 2048: 128 MiB).
+	MemoryPages uint32
+	// MaxWrites bounds the records one call may write (default
+	// tandem.MaxTxOps).
+	MaxWrites int
+	// MaxReads bounds the distinct records one call may read, and
+	// MaxQueries the queries it may run; together with the contract
+	// condition they must fit tandem.MaxTxConditions (defaults 900 and 16).
+	MaxReads   int
+	MaxQueries int
+	// MaxQueryLimit is the largest limit a contract query may ask for
+	// (default 1000).
+	MaxQueryLimit int
+	// MaxArgSize bounds a call's argument and MaxResultSize its result
+	// (defaults 1 MiB each).
+	MaxArgSize    int
+	MaxResultSize int
+	// PoolSize is how many instances of one module exist at most, idle or
+	// running (default 4): calls beyond it wait for a free instance rather
+	// than pay for instantiating and initialising a Go module each time
+	// (and on a small machine more would not run at once anyway).
+	PoolSize int
+	// Clock gives Context.Now (default time.Now).
+	Clock func() time.Time
+	// Rights returns a caller's permissions, for versions deployed with
+	// caller rights (tandem.RightsCaller). It is asked on every execution,
+	// on the node that executes (the leader, for a write call), so it sees
+	// the replicated users and roles as of then. Nil: callers have no
+	// rights, and caller-rights functions are refused every table access.
+	Rights func(caller string) Rights
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 2 * time.Second
+	}
+	if o.MemoryPages == 0 {
+		o.MemoryPages = 2048
+	}
+	if o.MaxWrites == 0 {
+		o.MaxWrites = tandem.MaxTxOps
+	}
+	if o.MaxReads == 0 {
+		o.MaxReads = 900
+	}
+	if o.MaxQueries == 0 {
+		o.MaxQueries = 16
+	}
+	if o.MaxQueryLimit == 0 {
+		o.MaxQueryLimit = 1000
+	}
+	if o.MaxArgSize == 0 {
+		o.MaxArgSize = 1 << 20
+	}
+	if o.MaxResultSize == 0 {
+		o.MaxResultSize = 1 << 20
+	}
+	if o.PoolSize == 0 {
+		o.PoolSize = 4
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.CallTimeout < 0 || o.MaxWrites < 0 || o.MaxReads < 0 || o.MaxQueries < 0 || o.MaxArgSize < 0 || o.MaxResultSize < 0 || o.PoolSize < 0:
+		return o, errors.New("contract: limits must not be negative")
+	case o.MemoryPages > 65536:
+		return o, errors.New("contract: memory limit is above 65536 pages (4 GiB)")
+	case o.MaxWrites > tandem.MaxTxOps:
+		return o, fmt.Errorf("contract: max writes %d is above the transaction limit %d", o.MaxWrites, tandem.MaxTxOps)
+	case o.MaxReads+o.MaxQueries+1 > tandem.MaxTxConditions:
+		return o, fmt.Errorf("contract: max reads + max queries + 1 is above the transaction limit %d", tandem.MaxTxConditions)
+	case o.MaxQueryLimit > tandem.MaxLimit:
+		return o, fmt.Errorf("contract: max query limit is above %d", tandem.MaxLimit)
+	}
+	return o, nil
+}
+
+// Runtime compiles and runs contract modules. It is safe for concurrent
+// use. Create it with New and Close it when done.
+type Runtime struct {
+	opts  Options
+	log   *slog.Logger
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+
+	mu      sync.Mutex
+	closed  bool
+	modules map[string]*module // by code hash
+}
+
+// New creates a runtime with the host module and WASI instantiated.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cache := wazero.NewCompilationCache()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(opts.MemoryPages).
+		WithCloseOnContextDone(true))
+	r := &Runtime{opts: opts, log: opts.Logger, rt: rt, cache: cache, modules: map[string]*module{}}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("contract: instantiate WASI: %w", err)
+	}
+	if err := r.instantiateHost(ctx); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("contract: instantiate host module: %w", err)
+	}
+	return r, nil
+}
+
+// Close closes every module and instance. Safe to call twice.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.modules = nil
+	r.mu.Unlock()
+	return errors.Join(r.rt.Close(ctx), r.cache.Close(ctx))
+}
+
+// module is one compiled module with its pool of idle instances.
+type module struct {
+	hash      string
+	compiled  wazero.CompiledModule
+	functions []tandem.ContractFunction
+	idle      chan *instance
+	slots     chan struct{} // one per instance that exists; PoolSize in all
+}
+
+// instance is one initialised instantiation of a module. It serves one
+// call at a time.
+type instance struct {
+	mod      api.Module
+	alloc    api.Function
+	invoke   api.Function
+	describe api.Function
+	stderr   *headBuffer
+}
+
+func (in *instance) close(ctx context.Context) { _ = in.mod.Close(ctx) }
+
+// requiredExports are what the SDK exports; a module without them is not a
+// Tandem contract.
+var requiredExports = []string{"tandem_alloc", "tandem_invoke", "tandem_describe"}
+
+// Validate compiles wasm, checks that it is a Tandem contract and returns
+// the functions it exports. Errors are CodeInvalid and say why. A valid
+// module is kept compiled (by its hash): it is about to be deployed, and
+// compiling a Go module takes a second or more.
+func (r *Runtime) Validate(ctx context.Context, wasm []byte) ([]tandem.ContractFunction, error) {
+	m, err := r.load(ctx, tandem.WasmSHA256(wasm), func() ([]byte, error) { return wasm, nil })
+	if err != nil {
+		return nil, err
+	}
+	return m.functions, nil
+}
+
+// Preload compiles the active version of every contract in infos that is
+// not loaded yet (code returns a version's module), so that the first call
+// after a deploy does not pay for compiling it. Errors are returned for
+// the caller to log; a module that fails here fails its calls later.
+func (r *Runtime) Preload(ctx context.Context, infos []tandem.ContractInfo, code func(name string, version uint64) ([]byte, error)) error {
+	var errs []error
+	for _, info := range infos {
+		v := info.ActiveVersion()
+		if v == nil {
+			continue
+		}
+		r.mu.Lock()
+		_, loaded := r.modules[v.SHA256]
+		r.mu.Unlock()
+		if loaded {
+			continue
+		}
+		if _, err := r.load(ctx, v.SHA256, func() ([]byte, error) { return code(info.Name, v.Version) }); err != nil {
+			errs = append(errs, fmt.Errorf("contract %s version %d: %w", info.Name, v.Version, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// load returns the module of code hash, compiling it with the bytes code
+// returns if it is not loaded yet.
+func (r *Runtime) load(ctx context.Context, hash string, code func() ([]byte, error)) (*module, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, tandem.Errorf(tandem.CodeUnavailable, "the contract runtime is closed")
+	}
+	m := r.modules[hash]
+	r.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	wasm, err := code()
+	if err != nil {
+		return nil, err
+	}
+	if tandem.WasmSHA256(wasm) != hash {
+		return nil, tandem.Errorf(tandem.CodeInternal, "stored contract code does not match its hash %s", hash)
+	}
+	m, err = r.compile(ctx, hash, wasm)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		_ = m.compiled.Close(ctx)
+		return nil, tandem.Errorf(tandem.CodeUnavailable, "the contract runtime is closed")
+	}
+	if prev := r.modules[hash]; prev != nil { // compiled concurrently
+		_ = m.compiled.Close(ctx)
+		return prev, nil
+	}
+	r.modules[hash] = m
+	return m, nil
+}
+
+// compile compiles wasm and asks a fresh instance to describe itself.
+func (r *Runtime) compile(ctx context.Context, hash string, wasm []byte) (*module, error) {
+	if err := checkVectorCounts(wasm); err != nil {
+		return nil, err
+	}
+	compiled, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, tandem.WrapError(tandem.CodeInvalid, err, "the module does not compile: %v", err)
+	}
+	exports := compiled.ExportedFunctions()
+	for _, name := range requiredExports {
+		if _, ok := exports[name]; !ok {
+			_ = compiled.Close(ctx)
+			return nil, tandem.Errorf(tandem.CodeInvalid, "the module does not export %s; build it with package sdk and -buildmode=c-shared", name)
+		}
+	}
+	m := &module{hash: hash, compiled: compiled, idle: make(chan *instance, r.opts.PoolSize), slots: make(chan struct{}, r.opts.PoolSize)}
+	fns, err := r.describe(ctx, m)
+	if err != nil {
+		_ = compiled.Close(ctx)
+		return nil, tandem.Errorf(tandem.CodeInvalid, "the module cannot describe its functions: %s", tandem.ErrorMessage(err))
+	}
+	m.functions = fns
+	return m, nil
+}
+
+// instantiate creates and initialises an instance of m.
+func (r *Runtime) instantiate(ctx context.Context, m *module) (*instance, error) {
+	in := &instance{stderr: &headBuffer{max: 4096}}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module
+		WithStartFunctions("_initialize").
+		WithStdout(in.stderr).
+		WithStderr(in.stderr)
+	ctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	mod, err := r.rt.InstantiateModule(ctx, m.compiled, cfg)
+	if err != nil {
+		return nil, fault(err, in.stderr, "the module failed to initialise")
+	}
+	in.mod = mod
+	in.alloc = mod.ExportedFunction("tandem_alloc")
+	in.invoke = mod.ExportedFunction("tandem_invoke")
+	in.describe = mod.ExportedFunction("tandem_describe")
+	return in, nil
+}
+
+// get returns an idle instance of m, or a new one if fewer than PoolSize
+// exist, or waits for one to be released.
+func (r *Runtime) get(ctx context.Context, m *module) (*instance, error) {
+	select {
+	case in := <-m.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-m.idle:
+		return in, nil
+	case m.slots <- struct{}{}:
+		in, err := r.instantiate(ctx, m)
+		if err != nil {
+			<-m.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, tandem.WrapError(tandem.CodeTimeout, ctx.Err(), "timed out waiting for a free instance of the contract")
+	}
+}
+
+// put returns a cleanly finished instance to its pool.
+func (r *Runtime) put(m *module, in *instance) {
+	in.stderr.reset()
+	m.idle <- in // never blocks: at most PoolSize instances exist
+}
+
+// discard closes an instance that must not be reused and frees its slot.
+func (r *Runtime) discard(ctx context.Context, m *module, in *instance) {
+	in.close(ctx)
+	<-m.slots
+}
+
+// describe runs tandem_describe on a fresh instance.
+func (r *Runtime) describe(ctx context.Context, m *module) ([]tandem.ContractFunction, error) {
+	in, err := r.instantiate(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close(ctx)
+	c := newCall(r, nil, "", "", nil, tandem.ContractFunction{Name: "tandem_describe", ReadOnly: true})
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), r.opts.CallTimeout)
+	defer cancel()
+	if _, err := in.describe.Call(ctx); err != nil {
+		return nil, c.failure(err, in.stderr)
+	}
+	if c.fault != nil {
+		return nil, c.fault
+	}
+	var fns []tandem.ContractFunction
+	if c.result == nil || c.resultErr {
+		return nil, tandem.Errorf(tandem.CodeContractFault, "tandem_describe returned no function list")
+	}
+	if err := decodeStrictJSON(c.result, &fns); err != nil {
+		return nil, tandem.Errorf(tandem.CodeContractFault, "tandem_describe returned a bad function list: %v", err)
+	}
+	if err := tandem.ValidateContractFunctions(fns); err != nil {
+		return nil, tandem.Errorf(tandem.CodeContractFault, "the module %s", tandem.ErrorMessage(err))
+	}
+	return fns, nil
+}

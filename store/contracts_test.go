@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/tandemdb/tandem"
+	"github.com/tandemdb/tandem/store"
+)
+
+// TestQueryCondition: the hash a contract computes from Store.Query holds
+// at apply while the query's answer is unchanged, and fails when a record
+// appears (phantom), changes version, or leaves the answer. Conditions see
+// earlier commands of the same entry.
+func TestQueryCondition(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	a := newApplier(t, s)
+	a.apply(createTable(tandem.TableSchema{Name: "acc", Attributes: map[string]tandem.AttrType{"n": tandem.TypeInt}, Indexes: []string{"n"}}))
+	a.apply(upsert("acc", map[string]any{"id": "a", "n": 5}), upsert("acc", map[string]any{"id": "b", "n": 1}))
+
+	q := &tandem.Query{Table: "acc", Filters: []tandem.Filter{{Attr: "n", Op: tandem.FilterGe, Values: []string{"5"}}}, Limit: 10}
+	sc, err := s.Table("acc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := tandem.QueryHash(sc, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := func(rec map[string]any) tandem.Command {
+		c := upsert("acc", rec)
+		c.Tx.Conditions = []tandem.Condition{{Kind: tandem.CondQuery, Table: "acc", Query: q, Hash: hash}}
+		return c
+	}
+	applyOne := func(cmds ...tandem.Command) []tandem.Result {
+		t.Helper()
+		res, err := s.Apply([]store.LogEntry{a.entry(cmds...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	// b stays below 5: the answer is unchanged.
+	if r := applyOne(guarded(map[string]any{"id": "b", "n": 2})); r[0].Err != nil {
+		t.Fatalf("unchanged answer: %v", r[0].Err)
+	}
+	// An earlier command of the same entry adds c to the answer.
+	r := applyOne(upsert("acc", map[string]any{"id": "c", "n": 9}), guarded(map[string]any{"id": "b", "n": 3}))
+	if r[0].Err != nil || tandem.ErrorCode(r[1].Err) != tandem.CodeConflict {
+		t.Fatalf("phantom: %v, %v", r[0].Err, r[1].Err)
+	}
+	// Recompute; then a version change of a matching record fails it.
+	res, _ = s.Query(q)
+	hash, _ = tandem.QueryHash(sc, res)
+	if r := applyOne(upsert("acc", map[string]any{"id": "a", "n": 6}), guarded(map[string]any{"id": "b", "n": 3})); tandem.ErrorCode(r[1].Err) != tandem.CodeConflict {
+		t.Fatalf("changed version: %v", r[1].Err)
+	}
+	if got := mustGet(t, s, "acc", "b"); got == "" {
+		t.Fatal("b vanished")
+	}
+}
