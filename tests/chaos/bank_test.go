@@ -173,28 +173,28 @@ func (w *bank) final(t *testing.T, r *run) {
 		st := checker.BankState{Node: m.node.ID, Balances: map[string]int64{}, Transfers: map[string]checker.Transfer{}}
 		accts, err := readAll(t.Context(), m.cl, accountsTable)
 		if err != nil {
-			t.Errorf("final read of the accounts on %s: %v", m.node.ID, err)
+			r.errorf(t, "final read of the accounts on %s: %v", m.node.ID, err)
 			continue
 		}
 		for _, raw := range accts {
 			var a account
 			if err := json.Unmarshal(raw, &a); err != nil {
-				t.Errorf("%s: account %s: %v", m.node.ID, raw, err)
+				r.errorf(t, "%s: account %s: %v", m.node.ID, raw, err)
 			}
 			st.Balances[a.ID] = a.Balance
 		}
 		trs, err := readAll(t.Context(), m.cl, transfersTable)
 		if err != nil {
-			t.Errorf("final read of the transfers on %s: %v", m.node.ID, err)
+			r.errorf(t, "final read of the transfers on %s: %v", m.node.ID, err)
 			continue
 		}
 		for _, raw := range trs {
 			var tr checker.Transfer
 			if err := json.Unmarshal(raw, &tr); err != nil {
-				t.Errorf("%s: transfer %s: %v", m.node.ID, raw, err)
+				r.errorf(t, "%s: transfer %s: %v", m.node.ID, raw, err)
 			}
 			if _, dup := st.Transfers[tr.ID]; dup {
-				t.Errorf("%s lists transfer %s twice", m.node.ID, tr.ID)
+				r.errorf(t, "%s lists transfer %s twice", m.node.ID, tr.ID)
 			}
 			st.Transfers[tr.ID] = checker.Transfer{ID: tr.ID, From: tr.From, To: tr.To, Amount: tr.Amount}
 		}

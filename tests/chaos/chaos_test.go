@@ -65,7 +65,16 @@ func runFault(t *testing.T, f fault, d time.Duration, seed uint64) {
 	if nodes == 0 {
 		nodes = 3
 	}
+	// CI shows the end of a failed test's output, where the harness
+	// prints the nodes' logs: repeat what failed after them.
+	failed := &failures{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s failed (seed %d):\n%s", f.name, seed, failed)
+		}
+	})
 	r := newRun(t, seed, nodes, f.network)
+	r.failed = failed
 	ws := newWorkloads(*duration > 0, f)
 	saved := false
 	defer func() {
@@ -131,7 +140,7 @@ func runFault(t *testing.T, f fault, d time.Duration, seed uint64) {
 					t.Errorf("... and %d more", len(v)-i)
 					break
 				}
-				t.Error(s)
+				r.errorf(t, "%s: %s", w.name(), s)
 			}
 			if len(v) > 0 {
 				t.Errorf("history, visualization and node logs in %s", dir)
@@ -152,7 +161,7 @@ func (r *run) dropBroken(t *testing.T, ids []string) {
 			if m.node.ID != id {
 				continue
 			}
-			t.Errorf("%s is not ready 60s after the faults healed%s", id, lastPanic(m.node))
+			r.errorf(t, "%s is not ready 60s after the faults healed%s", id, lastPanic(m.node))
 			r.c.Kill(m.node)
 			m.removed.Store(true)
 			r.mu.Lock()
@@ -161,7 +170,7 @@ func (r *run) dropBroken(t *testing.T, ids []string) {
 		}
 	}
 	if len(r.current()) == 0 {
-		t.Fatal("no node came back")
+		r.fatalf(t, "no node came back")
 	}
 }
 
@@ -192,7 +201,7 @@ func (r *run) requireWritable(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s takes no write 30s after the faults healed: %v", m.node.ID, err)
+				r.fatalf(t, "%s takes no write 30s after the faults healed: %v", m.node.ID, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}

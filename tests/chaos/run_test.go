@@ -2,8 +2,10 @@ package chaos_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,6 +60,8 @@ type run struct {
 	// opTimeout and commitTimeout are the clients' and the writes'
 	// timeouts in this run.
 	opTimeout, commitTimeout time.Duration
+
+	failed *failures // what failed, repeated at the end of the output
 
 	processes   atomic.Int64 // porcupine client ids handed out
 	partitioned atomic.Bool  // the nemesis has links cut or lossy
@@ -243,4 +247,51 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// failures collects the messages that failed a run.
+type failures struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *failures) add(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, msg)
+}
+
+// String lists the first messages, one a line.
+func (f *failures) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	const most = 20
+	var b strings.Builder
+	for i, m := range f.msgs {
+		if i == most {
+			fmt.Fprintf(&b, "... and %d more\n", len(f.msgs)-most)
+			break
+		}
+		b.WriteString("  " + m + "\n")
+	}
+	if len(f.msgs) == 0 {
+		b.WriteString("  (see the errors above)\n")
+	}
+	return b.String()
+}
+
+// errorf fails t with the message and keeps it for the run's recap.
+func (r *run) errorf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	r.failed.add(msg)
+	t.Error(msg)
+}
+
+// fatalf is errorf that stops t.
+func (r *run) fatalf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	r.failed.add(msg)
+	t.Fatal(msg)
 }

@@ -75,7 +75,7 @@ func (w *set) final(t *testing.T, r *run) {
 	for _, m := range r.current() {
 		recs, err := readAll(t.Context(), m.cl, setTable)
 		if err != nil {
-			t.Errorf("final read of the set on %s: %v", m.node.ID, err)
+			r.errorf(t, "final read of the set on %s: %v", m.node.ID, err)
 			continue
 		}
 		var keys []string
@@ -84,7 +84,7 @@ func (w *set) final(t *testing.T, r *run) {
 				ID string `json:"id"`
 			}
 			if err := json.Unmarshal(raw, &rec); err != nil {
-				t.Errorf("%s: record %s: %v", m.node.ID, raw, err)
+				r.errorf(t, "%s: record %s: %v", m.node.ID, raw, err)
 			}
 			keys = append(keys, rec.ID)
 		}

@@ -281,7 +281,7 @@ func (w *token) final(t *testing.T, r *run) {
 			st, err = w.finalState(ctx, m)
 		}
 		if err != nil {
-			t.Errorf("final token state on %s: %v", m.node.ID, err)
+			r.errorf(t, "final token state on %s: %v", m.node.ID, err)
 			continue
 		}
 		w.mu.Lock()

@@ -276,6 +276,9 @@ func TestContractTokenLeaderKill(t *testing.T) {
 		t.Fatalf("only %d transfers committed", ok.Load())
 	}
 
+	// The restarted node compiles the module for its first call, which
+	// takes seconds on a loaded machine: the checks get a patient client.
+	cl = clusterClient(t, c, client.WithTimeout(60*time.Second))
 	var first map[string]int64
 	for i, n := range c.Nodes {
 		total, balances := int64(0), map[string]int64{}
