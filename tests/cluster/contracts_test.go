@@ -53,7 +53,7 @@ func callToken(t *testing.T, cl *client.Client, fn string, arg any, opts ...clie
 // the contracts back from replicated state.
 func TestContractLifecycle(t *testing.T) {
 	c := harness.Start(t, harness.Options{Nodes: 3, ExtraArgs: []string{"--contract-timeout", "1s", "--contract-memory-pages", "512"}})
-	cl := clusterClient(t, c, client.WithTimeout(20*time.Second))
+	cl := clusterClient(t, c, client.WithTimeout(60*time.Second))
 	ctx := t.Context()
 	deployToken(t, cl.Node(0))
 
@@ -210,13 +210,20 @@ func TestContractLifecycle(t *testing.T) {
 // and every node holds the same balances.
 func TestContractTokenLeaderKill(t *testing.T) {
 	c := harness.Start(t, harness.Options{Nodes: 3})
-	cl := clusterClient(t, c, client.WithTimeout(5*time.Second))
+	// The first call on each node waits for the module to compile, seconds
+	// on a loaded machine: setup and checks get a patient client, the
+	// transfers a short timeout (a call lost with the leader is unknown).
+	cl := clusterClient(t, c, client.WithTimeout(60*time.Second))
 	deployToken(t, cl)
 	const accounts, each = 20, 100
 	for a := range accounts {
 		callToken(t, cl, "mint", map[string]any{"to": fmt.Sprint("acct", a), "amount": each})
 	}
+	for i := range c.Nodes {
+		callToken(t, cl.Node(i), "supply", nil)
+	}
 	leader := c.Leader(10 * time.Second)
+	transfers := clusterClient(t, c, client.WithTimeout(5*time.Second))
 
 	const workers = 24
 	var (
@@ -231,7 +238,7 @@ func TestContractTokenLeaderKill(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			node := cl.Node(w % len(c.Nodes))
+			node := transfers.Node(w % len(c.Nodes))
 			for !stop.Load() {
 				from, to := rng.IntN(accounts), rng.IntN(accounts)
 				if from == to {
@@ -276,9 +283,6 @@ func TestContractTokenLeaderKill(t *testing.T) {
 		t.Fatalf("only %d transfers committed", ok.Load())
 	}
 
-	// The restarted node compiles the module for its first call, which
-	// takes seconds on a loaded machine: the checks get a patient client.
-	cl = clusterClient(t, c, client.WithTimeout(60*time.Second))
 	var first map[string]int64
 	for i, n := range c.Nodes {
 		total, balances := int64(0), map[string]int64{}
