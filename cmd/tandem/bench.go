@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +21,7 @@ func newBenchCmd() *cobra.Command {
 	var cfg bench.Config
 	var addrs, workload, caFile, contractFile string
 	var asJSON bool
+	var cpuProfile string
 	var creds credFlags // auth_cmds.go
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -57,6 +59,19 @@ call.`,
 			cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			if cpuProfile != "" {
+				// The load generator shares the machine with the nodes in a
+				// loopback benchmark: its own cost is part of the picture.
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.Run(ctx, cfg)
 			if err != nil {
 				return cliError(err)
@@ -81,6 +96,7 @@ call.`,
 	fl.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on one operation after this long")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key choices")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file")
 	creds.register(cmd)
 	return cmd
 }
