@@ -61,11 +61,19 @@ type Engine struct {
 	// by one that went stale before: it then runs alone, so it cannot go
 	// stale again (progress on a hot record).
 	execMu sync.RWMutex
+	// slots bounds concurrent leader-side executions, fewer as they go
+	// stale (slots.go). Taken before execMu.
+	slots *slots
 }
+
+// maxLeaderExecutions bounds concurrent leader-side executions when they
+// do not collide: more than the module's instance pool (4 by default)
+// would only queue for an instance.
+const maxLeaderExecutions = 4
 
 // NewEngine returns an engine; it starts nothing.
 func NewEngine(opts EngineOptions) *Engine {
-	return &Engine{opts: opts, ov: overlay{writes: map[recordKey]pendingWrite{}}}
+	return &Engine{opts: opts, ov: overlay{writes: map[recordKey]pendingWrite{}}, slots: newSlots(maxLeaderExecutions)}
 }
 
 func (e *Engine) leaderMode() bool {
@@ -132,6 +140,9 @@ func (e *Engine) callOnLeader(ctx context.Context, req tandem.ContractCall) (*ta
 	var last error
 	stale := 0
 	for attempt := 1; attempt <= MaxAttempts; {
+		if err := e.slots.acquire(ctx); err != nil {
+			return nil, tandem.WrapError(tandem.CodeTimeout, err, "contract call: waiting to run: %v", err)
+		}
 		lock, unlock := e.execMu.RLock, e.execMu.RUnlock
 		if stale > 0 {
 			lock, unlock = e.execMu.Lock, e.execMu.Unlock
@@ -139,6 +150,14 @@ func (e *Engine) callOnLeader(ctx context.Context, req tandem.ContractCall) (*ta
 		lock()
 		out, wait, token, isStale, err := e.runOnLeader(ctx, req)
 		unlock()
+		switch {
+		case isStale:
+			e.slots.release(execStale)
+		case wait != nil:
+			e.slots.release(execSubmitted)
+		default:
+			e.slots.release(execOther)
+		}
 		if refusal(err) {
 			// A refusal may rest on in-flight writes that will fail, or on
 			// entries committed but not applied here yet (a leader that

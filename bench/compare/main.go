@@ -44,6 +44,7 @@ type options struct {
 	failoverWindow  time.Duration
 	data            string
 	tandemBin       string
+	tandemArgs      []string
 	etcdBin         string
 	tandemPort      int
 	etcdPort        int
@@ -84,6 +85,7 @@ results.json, report.md and PNG charts to -out. See bench/compare/README.md.
 	fs.DurationVar(&o.failoverWindow, "failover-window", 8*time.Second, "measured length of a failover trial; the kill is one second in")
 	fs.StringVar(&o.data, "data", "", "directory for the servers' data (default: a new one in $TMPDIR, removed at the end)")
 	fs.StringVar(&o.tandemBin, "tandem-bin", "", "tandem binary (default: go build ./cmd/tandem)")
+	tandemArgs := fs.String("tandem-args", "", "extra flags for every tandem serve, space-separated (e.g. \"--heartbeat-timeout 700ms\")")
 	fs.StringVar(&o.etcdBin, "etcd-bin", "etcd", "etcd 3.4 server binary")
 	fs.IntVar(&o.tandemPort, "tandem-port", 17701, "first Tandem HTTP port (Raft: +1000)")
 	fs.IntVar(&o.etcdPort, "etcd-port", 23790, "first etcd client port (peers: +10)")
@@ -96,6 +98,7 @@ results.json, report.md and PNG charts to -out. See bench/compare/README.md.
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.tandemArgs = strings.Fields(*tandemArgs)
 	o.systems = make(map[string]bool)
 	for _, s := range strings.Split(*systems, ",") {
 		switch s = strings.TrimSpace(s); s {

@@ -71,6 +71,7 @@ func startTandem(ctx context.Context, o *options, mode tandemMode, dir string) (
 		} else {
 			args = append(args, "--join", addrs[0])
 		}
+		args = append(args, o.tandemArgs...)
 		var env []string
 		if !mode.secure {
 			args = append(args, "--insecure")
