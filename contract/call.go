@@ -226,6 +226,9 @@ type call struct {
 	writes  map[recordKey]*write
 	worder  []recordKey
 	written map[string]bool // tables written
+	// schemas caches the view's schemas: the view does not change during
+	// the call, and View.Table copies the schema on every request.
+	schemas map[string]*tandem.TableSchema
 	events  []tandem.Event
 	logs    int
 }
@@ -236,6 +239,7 @@ func newCall(r *Runtime, view View, contract, caller string, arg []byte, fn tand
 		now:    r.opts.Clock().UTC(),
 		reads:  map[recordKey]readState{},
 		writes: map[recordKey]*write{}, written: map[string]bool{},
+		schemas: map[string]*tandem.TableSchema{},
 	}
 }
 
@@ -454,9 +458,13 @@ func (c *call) noteRead(table, key string, state readState) error {
 
 // table returns a table's schema and checks a key against it.
 func (c *call) table(name, key string) (*tandem.TableSchema, error) {
-	sc, err := c.view.Table(name)
-	if err != nil {
-		return nil, err
+	sc := c.schemas[name]
+	if sc == nil {
+		var err error
+		if sc, err = c.view.Table(name); err != nil {
+			return nil, err
+		}
+		c.schemas[name] = sc
 	}
 	if key != "" {
 		if err := tandem.ValidateKey(sc, key); err != nil {
