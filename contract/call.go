@@ -226,6 +226,9 @@ type call struct {
 	writes  map[recordKey]*write
 	worder  []recordKey
 	written map[string]bool // tables written
+	// schemas caches the view's schemas: the view does not change during
+	// the call, and View.Table copies the schema on every request.
+	schemas map[string]*tandem.TableSchema
 	events  []tandem.Event
 	logs    int
 }
@@ -236,6 +239,7 @@ func newCall(r *Runtime, view View, contract, caller string, arg []byte, fn tand
 		now:    r.opts.Clock().UTC(),
 		reads:  map[recordKey]readState{},
 		writes: map[recordKey]*write{}, written: map[string]bool{},
+		schemas: map[string]*tandem.TableSchema{},
 	}
 }
 
@@ -399,6 +403,23 @@ func (c *call) current(sc *tandem.TableSchema, key string) (rec tandem.Record, j
 	return v.Record, rd.JSON, nil
 }
 
+// currentJSON is current for get, which needs only the JSON: a committed
+// record goes to the guest as stored, without decoding it into a map that
+// nothing reads (that decode was a tenth of a transfer's host time).
+func (c *call) currentJSON(sc *tandem.TableSchema, key string) ([]byte, error) {
+	if w, ok := c.writes[recordKey{sc.Name, key}]; ok {
+		if w.rec == nil {
+			return nil, nil
+		}
+		return json.Marshal(w.rec)
+	}
+	rd, found, err := c.readBase(sc, key)
+	if err != nil || !found {
+		return nil, err
+	}
+	return rd.JSON, nil
+}
+
 // readBase reads the committed record at (table, key) and records its
 // version (0 if absent) as read, the first time.
 func (c *call) readBase(sc *tandem.TableSchema, key string) (tandem.RecordData, bool, error) {
@@ -437,9 +458,13 @@ func (c *call) noteRead(table, key string, state readState) error {
 
 // table returns a table's schema and checks a key against it.
 func (c *call) table(name, key string) (*tandem.TableSchema, error) {
-	sc, err := c.view.Table(name)
-	if err != nil {
-		return nil, err
+	sc := c.schemas[name]
+	if sc == nil {
+		var err error
+		if sc, err = c.view.Table(name); err != nil {
+			return nil, err
+		}
+		c.schemas[name] = sc
 	}
 	if key != "" {
 		if err := tandem.ValidateKey(sc, key); err != nil {
@@ -462,7 +487,7 @@ func (c *call) get(table, key string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	_, js, err := c.current(sc, key)
+	js, err := c.currentJSON(sc, key)
 	if err != nil {
 		return nil, err
 	}

@@ -258,3 +258,43 @@ func TestTokenContract(t *testing.T) {
 		t.Fatalf("supply: %s %v", out.Result, err)
 	}
 }
+
+// countingView counts the schema lookups a call makes.
+type countingView struct {
+	contract.View
+	tables map[string]int
+}
+
+func (v *countingView) Table(name string) (*tandem.TableSchema, error) {
+	v.tables[name]++
+	return v.View.Table(name)
+}
+
+// TestExecuteLooksUpSchemasOnce: a call asks its view for a table's schema
+// once, however many records of the table it reads and writes (a transfer
+// reads and writes two accounts), and still sees a missing table.
+func TestExecuteLooksUpSchemasOnce(t *testing.T) {
+	e := newEnv(t, contract.Options{})
+	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
+	e.createTable(tandem.TableSchema{Name: "token_meta"})
+	e.deploy("token", harness.Contract(t, "examples/token"))
+	e.commit("token", "init", nil)
+	e.commit("token", "mint", map[string]any{"to": "a", "amount": 10})
+	sv, err := e.s.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Close()
+	v := &countingView{View: sv, tables: map[string]int{}}
+	arg := json.RawMessage(`{"from":"a","to":"b","amount":3}`)
+	out, err := e.rt.Execute(context.Background(), v, tandem.ContractCall{Contract: "token", Function: "transfer", Arg: arg, Caller: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Ops) != 2 {
+		t.Fatalf("transfer wrote %d records, want 2", len(out.Ops))
+	}
+	if v.tables["token_accounts"] != 1 || v.tables["token_meta"] != 1 {
+		t.Fatalf("schema lookups %v, want one per table", v.tables)
+	}
+}
