@@ -3,11 +3,13 @@
 package sdk
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
+
+	// A drop-in encoding/json: 3x faster in WebAssembly (docs/contracts.md).
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/tandemdb/tandem/internal/wire"
 )
