@@ -63,3 +63,58 @@ func TestQueryCondition(t *testing.T) {
 		t.Fatal("b vanished")
 	}
 }
+
+// TestViewContractCache: View.Contract decodes a contract's info once and
+// shares it while the stored info is unchanged; a new version and a
+// rollback are seen at once, and an older view keeps its own state.
+func TestViewContractCache(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	a := newApplier(t, s)
+	deploy := func(code string) tandem.Command {
+		return tandem.Command{Type: tandem.CmdDeployContract, Contract: &tandem.ContractDeploy{
+			Name: "c", Wasm: []byte(code), SHA256: tandem.WasmSHA256([]byte(code)),
+			Functions: []tandem.ContractFunction{{Name: "f"}},
+		}}
+	}
+	info := func() *tandem.ContractInfo {
+		t.Helper()
+		v, err := s.View()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		c, err := v.Contract("c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a.apply(deploy("one"))
+	first := info()
+	if again := info(); again != first {
+		t.Error("the unchanged info was decoded again")
+	}
+	a.apply(deploy("two"))
+	second := info()
+	if second == first || second.Active != 2 || len(second.Versions) != 2 {
+		t.Fatalf("after a second deploy: %+v (same as before: %v)", second, second == first)
+	}
+	a.apply(tandem.Command{Type: tandem.CmdActivateContract, Name: "c", Version: 1})
+	if back := info(); back.Active != 1 {
+		t.Fatalf("after the rollback: active %d, want 1", back.Active)
+	}
+	// A view opened before a change keeps its own state.
+	old, err := s.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	a.apply(tandem.Command{Type: tandem.CmdActivateContract, Name: "c", Version: 2})
+	if c, err := old.Contract("c"); err != nil || c.Active != 1 {
+		t.Fatalf("an older view: %+v, %v; want version 1 active", c, err)
+	}
+	if now := info(); now.Active != 2 {
+		t.Fatalf("after activating 2: active %d", now.Active)
+	}
+}

@@ -47,6 +47,11 @@ type Store struct {
 
 	// sortLimit is MaxSortRows; tests lower it.
 	sortLimit int
+
+	// contracts caches View.Contract's decoding by name (decodedContract):
+	// every contract call reads its contract's info, and decoding the
+	// version list was 8% of a leader's CPU under a transfer load.
+	contracts sync.Map
 }
 
 // schemaMap holds the committed schemas by name. It is never modified once

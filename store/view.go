@@ -1,6 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -68,14 +72,44 @@ func (v *View) Query(q *tandem.Query) (res *tandem.QueryResult, err error) {
 }
 
 // Contract is Store.Contract against the view.
+//
+// The returned info may be shared with other callers: it must not be
+// modified.
 func (v *View) Contract(name string) (c *tandem.ContractInfo, err error) {
 	err = v.s.view(func() error {
-		if c, err = readContract(v.snap, name); err == nil && c == nil {
-			err = notFoundContract(name)
-		}
+		c, err = v.s.cachedContract(v.snap, name)
 		return err
 	})
 	return c, err
+}
+
+// decodedContract is a contract's stored info and its decoding.
+type decodedContract struct {
+	raw  []byte
+	info *tandem.ContractInfo
+}
+
+// cachedContract reads a contract's info through the decoding cache: the
+// stored bytes are compared with those last decoded, which costs far less
+// than decoding them again.
+func (s *Store) cachedContract(r reader, name string) (*tandem.ContractInfo, error) {
+	raw, closer, err := r.Get(contractKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, notFoundContract(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	if d, ok := s.contracts.Load(name); ok && bytes.Equal(d.(*decodedContract).raw, raw) {
+		return d.(*decodedContract).info, nil
+	}
+	var c tandem.ContractInfo
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("store: decode contract %q: %w", name, err)
+	}
+	s.contracts.Store(name, &decodedContract{raw: bytes.Clone(raw), info: &c})
+	return &c, nil
 }
 
 // Close releases the view. Safe to call twice.
