@@ -39,8 +39,8 @@ type Options struct {
 	Join []string
 
 	LogStore          string        // "wal" (default) or "bolt"
-	HeartbeatTimeout  time.Duration // default 1s
-	ElectionTimeout   time.Duration // default 1s
+	HeartbeatTimeout  time.Duration // default consensus.DefaultHeartbeatTimeout
+	ElectionTimeout   time.Duration // default consensus.DefaultElectionTimeout
 	SnapshotThreshold uint64        // default 8192 entries
 	SnapshotInterval  time.Duration // default 30s
 	TrailingLogs      uint64        // default 10240 entries

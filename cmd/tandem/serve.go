@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandemdb/tandem/consensus"
 	"github.com/tandemdb/tandem/node"
 )
 
@@ -100,8 +101,8 @@ authentication): for local development only.`,
 	f.BoolVar(&opts.Bootstrap, "bootstrap", false, "form a new cluster of one if the data folder is empty")
 	f.StringArrayVar(&join, "join", nil, "HTTP address of a live member to join through (repeatable or comma-separated)")
 	f.StringVar(&opts.LogStore, "log-store", "wal", "Raft log store: wal (hashicorp/raft-wal) or bolt (raft-boltdb)")
-	f.DurationVar(&opts.HeartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout")
-	f.DurationVar(&opts.ElectionTimeout, "election-timeout", time.Second, "Raft election timeout")
+	f.DurationVar(&opts.HeartbeatTimeout, "heartbeat-timeout", consensus.DefaultHeartbeatTimeout, "Raft heartbeat timeout")
+	f.DurationVar(&opts.ElectionTimeout, "election-timeout", consensus.DefaultElectionTimeout, "Raft election timeout")
 	f.Uint64Var(&opts.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between snapshots")
 	f.DurationVar(&opts.SnapshotInterval, "snapshot-interval", 30*time.Second, "how often to check whether a snapshot is due")
 	f.Uint64Var(&opts.TrailingLogs, "trailing-logs", 10240, "log entries kept behind a snapshot for slow followers")
