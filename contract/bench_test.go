@@ -3,21 +3,13 @@ package contract_test
 import (
 	"fmt"
 	"testing"
-
-	"github.com/tandemdb/tandem"
-	"github.com/tandemdb/tandem/contract"
-	"github.com/tandemdb/tandem/tests/harness"
 )
 
 // BenchmarkTokenTransfer measures one execution of token.transfer (no
 // replication): the per-call cost of the runtime and the guest. cpu-ns/op
 // is the process's CPU time per call, steadier than ns/op on a busy machine.
 func BenchmarkTokenTransfer(b *testing.B) {
-	e := newEnv(b, contract.Options{})
-	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
-	e.createTable(tandem.TableSchema{Name: "token_meta"})
-	e.deploy("token", harness.Contract(b, "examples/token"))
-	e.commit("token", "init", nil)
+	e := tokenEnv(b)
 	for i := range 100 {
 		e.commit("token", "mint", map[string]any{"to": fmt.Sprint("a", i), "amount": 1 << 40})
 	}

@@ -48,11 +48,7 @@ func (l *fakeLog) propose(ctx context.Context, cmd tandem.Command) (tandem.Resul
 }
 
 func tokenEngine(t *testing.T, leader bool) (*env, *contract.Engine) {
-	e := newEnv(t, contract.Options{})
-	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
-	e.createTable(tandem.TableSchema{Name: "token_meta"})
-	e.deploy("token", harness.Contract(t, "examples/token"))
-	e.commit("token", "init", nil)
+	e := tokenEnv(t)
 	e.commit("token", "mint", map[string]any{"to": "hot", "amount": 1000})
 	l := newFakeLog(e)
 	opts := contract.EngineOptions{

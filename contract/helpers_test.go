@@ -9,6 +9,7 @@ import (
 	"github.com/tandemdb/tandem"
 	"github.com/tandemdb/tandem/contract"
 	"github.com/tandemdb/tandem/store"
+	"github.com/tandemdb/tandem/tests/harness"
 )
 
 // env is a store with contracts deployed and a runtime to run them.
@@ -119,4 +120,16 @@ func wantCode(t testing.TB, err error, code tandem.Code, what string) {
 	if tandem.ErrorMessage(err) == "" {
 		t.Fatalf("%s: error without a message", what)
 	}
+}
+
+// tokenEnv is an env with the example token's tables, the token deployed
+// and initialised (its admin is the env's caller, "alice").
+func tokenEnv(t testing.TB) *env {
+	t.Helper()
+	e := newEnv(t, contract.Options{})
+	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
+	e.createTable(tandem.TableSchema{Name: "token_meta"})
+	e.deploy("token", harness.Contract(t, "examples/token"))
+	e.commit("token", "init", nil)
+	return e
 }

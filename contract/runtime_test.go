@@ -235,11 +235,7 @@ func TestQueryPhantom(t *testing.T) {
 // TestTokenContract runs the example token: init, mint by the admin only,
 // transfers that never overdraw, read-only balance and supply.
 func TestTokenContract(t *testing.T) {
-	e := newEnv(t, contract.Options{})
-	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
-	e.createTable(tandem.TableSchema{Name: "token_meta"})
-	e.deploy("token", harness.Contract(t, "examples/token"))
-	e.commit("token", "init", nil) // caller "alice" becomes admin
+	e := tokenEnv(t) // caller "alice" is the admin
 	if _, err := e.exec("token", "init", nil); !strings.Contains(tandem.ErrorMessage(err), "already initialised") {
 		t.Fatalf("second init: %v", err)
 	}
@@ -274,11 +270,7 @@ func (v *countingView) Table(name string) (*tandem.TableSchema, error) {
 // once, however many records of the table it reads and writes (a transfer
 // reads and writes two accounts), and still sees a missing table.
 func TestExecuteLooksUpSchemasOnce(t *testing.T) {
-	e := newEnv(t, contract.Options{})
-	e.createTable(tandem.TableSchema{Name: "token_accounts", Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
-	e.createTable(tandem.TableSchema{Name: "token_meta"})
-	e.deploy("token", harness.Contract(t, "examples/token"))
-	e.commit("token", "init", nil)
+	e := tokenEnv(t)
 	e.commit("token", "mint", map[string]any{"to": "a", "amount": 10})
 	sv, err := e.s.View()
 	if err != nil {
