@@ -382,30 +382,26 @@ func (c *call) dispatch(req *request) ([]byte, error) {
 }
 
 // current returns the record at (table, key) as the call sees it: its own
-// write, else the committed record (recorded as read). rec is nil if
-// there is none.
-func (c *call) current(sc *tandem.TableSchema, key string) (rec tandem.Record, js []byte, err error) {
+// write, else the committed record (recorded as read); nil if there is
+// none.
+func (c *call) current(sc *tandem.TableSchema, key string) (tandem.Record, error) {
 	if w, ok := c.writes[recordKey{sc.Name, key}]; ok {
-		if w.rec == nil {
-			return nil, nil, nil
-		}
-		js, err := json.Marshal(w.rec)
-		return w.rec, js, err
+		return w.rec, nil
 	}
 	rd, found, err := c.readBase(sc, key)
 	if err != nil || !found {
-		return nil, nil, err
+		return nil, err
 	}
 	v, err := tandem.DecodeRecordVersion(rd.JSON)
 	if err != nil {
-		return nil, nil, tandem.WrapError(tandem.CodeInternal, err, "stored record %s/%s is unreadable", sc.Name, key)
+		return nil, tandem.WrapError(tandem.CodeInternal, err, "stored record %s/%s is unreadable", sc.Name, key)
 	}
-	return v.Record, rd.JSON, nil
+	return v.Record, nil
 }
 
-// currentJSON is current for get, which needs only the JSON: a committed
-// record goes to the guest as stored, without decoding it into a map that
-// nothing reads (that decode was a tenth of a transfer's host time).
+// currentJSON is current as JSON, for get: a committed record goes to the
+// guest as stored, without decoding it into a map that nothing reads (that
+// decode was a tenth of a transfer's host time).
 func (c *call) currentJSON(sc *tandem.TableSchema, key string) ([]byte, error) {
 	if w, ok := c.writes[recordKey{sc.Name, key}]; ok {
 		if w.rec == nil {
@@ -563,7 +559,7 @@ func (c *call) put(table string, raw json.RawMessage, insert bool) error {
 		return err
 	}
 	if insert {
-		old, _, err := c.current(sc, key)
+		old, err := c.current(sc, key)
 		if err != nil {
 			return err
 		}
@@ -589,7 +585,7 @@ func (c *call) patch(table, key string, raw json.RawMessage) error {
 	if err := c.allowed(sc, &tandem.Op{Op: tandem.OpPatch, Table: table, Key: key, Record: raw}); err != nil {
 		return err
 	}
-	old, _, err := c.current(sc, key)
+	old, err := c.current(sc, key)
 	if err != nil {
 		return err
 	}
@@ -620,7 +616,7 @@ func (c *call) delete(table, key string) error {
 	if _, _, err := c.readBase(sc, key); err != nil {
 		return err
 	}
-	old, _, err := c.current(sc, key)
+	old, err := c.current(sc, key)
 	if err != nil {
 		return err
 	}

@@ -66,14 +66,12 @@ type Engine struct {
 	slots *slots
 }
 
-// maxLeaderExecutions bounds concurrent leader-side executions when they
-// do not collide: more than the module's instance pool (4 by default)
-// would only queue for an instance.
-const maxLeaderExecutions = 4
-
 // NewEngine returns an engine; it starts nothing.
 func NewEngine(opts EngineOptions) *Engine {
-	return &Engine{opts: opts, ov: overlay{writes: map[recordKey]pendingWrite{}}, slots: newSlots(maxLeaderExecutions)}
+	return &Engine{opts: opts, ov: overlay{writes: map[recordKey]pendingWrite{}},
+		// More concurrent executions than a module has instances would
+		// only queue for an instance.
+		slots: newSlots(opts.Runtime.opts.PoolSize)}
 }
 
 func (e *Engine) leaderMode() bool {

@@ -268,7 +268,7 @@ func (v *countingView) Table(name string) (*tandem.TableSchema, error) {
 
 // TestExecuteLooksUpSchemasOnce: a call asks its view for a table's schema
 // once, however many records of the table it reads and writes (a transfer
-// reads and writes two accounts), and still sees a missing table.
+// reads and writes two accounts).
 func TestExecuteLooksUpSchemasOnce(t *testing.T) {
 	e := tokenEnv(t)
 	e.commit("token", "mint", map[string]any{"to": "a", "amount": 10})

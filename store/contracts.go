@@ -159,6 +159,11 @@ func readContract(r reader, name string) (*tandem.ContractInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeContract(name, v)
+}
+
+// decodeContract decodes a contract's stored metadata.
+func decodeContract(name string, v []byte) (*tandem.ContractInfo, error) {
 	var c tandem.ContractInfo
 	if err := json.Unmarshal(v, &c); err != nil {
 		return nil, fmt.Errorf("store: decode contract %q: %w", name, err)

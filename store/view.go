@@ -2,9 +2,7 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -104,12 +102,12 @@ func (s *Store) cachedContract(r reader, name string) (*tandem.ContractInfo, err
 	if d, ok := s.contracts.Load(name); ok && bytes.Equal(d.(*decodedContract).raw, raw) {
 		return d.(*decodedContract).info, nil
 	}
-	var c tandem.ContractInfo
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("store: decode contract %q: %w", name, err)
+	c, err := decodeContract(name, raw)
+	if err != nil {
+		return nil, err
 	}
-	s.contracts.Store(name, &decodedContract{raw: bytes.Clone(raw), info: &c})
-	return &c, nil
+	s.contracts.Store(name, &decodedContract{raw: bytes.Clone(raw), info: c})
+	return c, nil
 }
 
 // Close releases the view. Safe to call twice.
