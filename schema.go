@@ -1,7 +1,6 @@
 package tandem
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -141,14 +140,9 @@ type Record map[string]any
 // single object, and attribute names starting with '_' other than _version
 // (which is dropped: versions travel in ETag and conditions).
 func DecodeRecord(data []byte) (Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := ParseJSON(data)
+	if err != nil {
 		return nil, Errorf(CodeInvalid, "record is not valid JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, Errorf(CodeInvalid, "record: unexpected data after the JSON object")
 	}
 	m, ok := v.(map[string]any)
 	if !ok {

@@ -78,8 +78,9 @@
 // lacking an indexed attribute (or holding null) is indexed under null, so
 // an index scan sees every record.
 //
-// The stored record JSON is the tandem.Record re-marshalled by
-// encoding/json: keys sorted, numbers exactly as received. Records leave
+// The stored record JSON is the tandem.Record re-encoded canonically
+// (tandem.AppendCanonicalJSON: byte for byte what encoding/json writes,
+// keys sorted, numbers exactly as received). Records leave
 // the store (Get, Query) with "_version": N inserted as the first
 // attribute.
 //

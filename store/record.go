@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"strconv"
@@ -13,23 +12,19 @@ import (
 // A stored record value is the record's version (8 bytes, big-endian)
 // followed by its canonical JSON: the tandem.Record re-marshalled by
 // encoding/json (keys sorted, numbers as written, no HTML escaping) without
-// the _version attribute.
+// the _version attribute (tandem.AppendCanonicalJSON, byte for byte what
+// encoding/json writes).
 const versionLen = 8
 
 // encodeStored returns the stored value of rec written at version.
 func encodeStored(version uint64, rec tandem.Record) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(128)
-	var v [versionLen]byte
-	binary.BigEndian.PutUint64(v[:], version)
-	buf.Write(v[:])
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
+	b := make([]byte, versionLen, versionLen+128)
+	binary.BigEndian.PutUint64(b, version)
+	b, err := tandem.AppendCanonicalJSON(b, rec)
+	if err != nil {
 		return nil, tandem.Errorf(tandem.CodeInvalid, "record cannot be encoded: %v", err)
 	}
-	b := buf.Bytes()
-	return b[:len(b)-1], nil // Encode adds a newline
+	return b, nil
 }
 
 // splitStored splits a stored value into version and JSON.
@@ -42,13 +37,15 @@ func splitStored(val []byte) (uint64, []byte, error) {
 
 // decodeJSON decodes canonical record JSON.
 func decodeJSON(js []byte) (tandem.Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.UseNumber()
-	var rec tandem.Record
-	if err := dec.Decode(&rec); err != nil {
+	v, err := tandem.ParseJSON(js)
+	if err != nil {
 		return nil, err
 	}
-	return rec, nil
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errBadRecord
+	}
+	return tandem.Record(m), nil
 }
 
 // appendVersioned appends the record JSON js with "_version": version added
