@@ -68,7 +68,7 @@ type Engine struct {
 
 // NewEngine returns an engine; it starts nothing.
 func NewEngine(opts EngineOptions) *Engine {
-	return &Engine{opts: opts, ov: overlay{writes: map[recordKey]pendingWrite{}},
+	return &Engine{opts: opts, ov: newOverlay(),
 		// More concurrent executions than a module has instances would
 		// only queue for an instance.
 		slots: newSlots(opts.Runtime.opts.PoolSize)}
@@ -178,10 +178,13 @@ func (e *Engine) callOnLeader(ctx context.Context, req tandem.ContractCall) (*ta
 		}
 		res, err := wait(ctx)
 		// The leader's result arrives once the entry is applied, so views
-		// opened from now on hold the writes (or they failed). A view
-		// opened before may miss them; its call then fails a condition
-		// and runs again.
-		e.ov.remove(token, out.Ops)
+		// opened from now on hold the writes (or they failed). Views
+		// opened before still find them in the overlay (settle).
+		var applied uint64
+		if err == nil && res.Err == nil {
+			applied = res.Index
+		}
+		e.ov.settle(token, out.Ops, applied)
 		if done, result, err := settle(out, res, err, attempt); done {
 			return result, err
 		}
@@ -216,17 +219,22 @@ func (e *Engine) confirmRefusal(ctx context.Context, req tandem.ContractCall) (*
 // runOnLeader executes req once against the overlay and, unless it went
 // stale, submits it. wait is nil for a read-only function.
 func (e *Engine) runOnLeader(ctx context.Context, req tandem.ContractCall) (out *Outcome, wait func(context.Context) (tandem.Result, error), token uint64, stale bool, err error) {
+	ov := e.ov.openView()
 	view, err := e.opts.View()
 	if err != nil {
+		ov.close()
 		return nil, nil, 0, false, err
 	}
-	ov := &overlayView{View: view, o: &e.ov, seen: map[recordKey]uint64{}}
+	ov.setView(view)
+	// Registered until after submit: an applied write the execution saw
+	// must not be purged before submit compares owners.
+	defer ov.close()
 	out, err = e.opts.Runtime.Execute(ctx, ov, req)
 	view.Close()
 	if err != nil || out.Function.ReadOnly {
 		return out, nil, 0, false, err
 	}
-	token, stale, err = e.ov.submit(ov.seen, out.Ops, func() (err error) {
+	token, stale, err = e.ov.submit(ov.seen, ov.index, out.Ops, func() (err error) {
 		wait, err = e.opts.Submit(ctx, tandem.Command{Type: tandem.CmdTx, Tx: out.Tx()})
 		return err
 	})
