@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/tandemdb/tandem"
 	"github.com/tandemdb/tandem/auth"
@@ -343,4 +345,148 @@ func (s *Server) internalCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// Limits of a batch of forwarded calls (POST /internal/v1/calls). A
+// forwarding node cuts its batches to fit; a single call larger than
+// MaxCallBatchBytes goes alone and is bounded by the body limit instead.
+const (
+	MaxCallBatch      = 256
+	MaxCallBatchBytes = 16 << 20
+)
+
+// CallBatchRequest is the body of POST /internal/v1/calls: contract calls
+// a follower passes to the leader together, each with its own caller.
+type CallBatchRequest struct {
+	Calls []tandem.ContractCall `json:"calls"`
+}
+
+// CallBatchResult is one call's outcome in a CallBatchResponse: its result
+// or its error, in the shape of an error answer.
+type CallBatchResult struct {
+	Result *tandem.CallResult `json:"result,omitempty"`
+	Error  *tandem.Error      `json:"error,omitempty"`
+}
+
+// CallBatchResponse answers POST /internal/v1/calls when the follower does
+// not accept NDJSON (an older version), one result per call in the
+// request's order.
+type CallBatchResponse struct {
+	Results []CallBatchResult `json:"results"`
+}
+
+// internalCalls runs a batch of contract calls a follower passed to this
+// node (the leader), as internalCall runs one: each call has its own
+// caller and its own timeout. The calls run concurrently, started in the
+// batch's order; the engine's execution slots bound how many execute at
+// once and serve them in that order. A follower that accepts NDJSON gets
+// each call's outcome as soon as it finishes (streamLines); an older one
+// gets one CallBatchResponse once all have finished.
+func (s *Server) internalCalls(w http.ResponseWriter, r *http.Request) {
+	c, err := s.contracts()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// A batch holds several calls, each up to the body limit on the
+	// follower; a single call may still be as large as MaxBody.
+	body, err := readLimited(w, r, max(MaxCallBatchBytes, s.opts.MaxBody)+4096)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req CallBatchRequest
+	if err := decodeStrictBytes(body, "contract call batch", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Calls) == 0 || len(req.Calls) > MaxCallBatch {
+		writeError(w, tandem.Errorf(tandem.CodeInvalid, "contract call batch: %d calls; a batch holds 1 to %d", len(req.Calls), MaxCallBatch))
+		return
+	}
+	lines := s.runBatch(r.Context(), c, req.Calls)
+	if acceptsNDJSON(r) {
+		streamLines(w, lines, len(req.Calls))
+		return
+	}
+	resp := CallBatchResponse{Results: make([]CallBatchResult, len(req.Calls))}
+	for range req.Calls {
+		line := <-lines
+		resp.Results[line.I] = line.CallBatchResult
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// runBatch starts every call of a batch concurrently, in the batch's
+// order, and returns their outcomes in completion order. The channel
+// holds them all, so no call waits for a reader.
+func (s *Server) runBatch(ctx context.Context, c Contracts, calls []tandem.ContractCall) <-chan CallStreamLine {
+	lines := make(chan CallStreamLine, len(calls))
+	for i := range calls {
+		go func() {
+			lines <- CallStreamLine{I: i, CallBatchResult: s.runForwarded(ctx, c, calls[i])}
+		}()
+	}
+	return lines
+}
+
+// NDJSON is the media type of a streamed answer to POST
+// /internal/v1/calls: a follower that sends it in Accept gets one
+// CallStreamLine per call, written as each call finishes.
+const NDJSON = "application/x-ndjson"
+
+// CallStreamLine is one line of a streamed answer to POST
+// /internal/v1/calls: the outcome of the call at index I of the batch.
+type CallStreamLine struct {
+	I int `json:"i"`
+	CallBatchResult
+}
+
+// acceptsNDJSON reports whether the request's Accept header names NDJSON.
+func acceptsNDJSON(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), NDJSON) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runForwarded runs one call of a batch with its own write timeout.
+func (s *Server) runForwarded(ctx context.Context, c Contracts, call tandem.ContractCall) CallBatchResult {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
+	res, err := c.CallLocal(ctx, call)
+	if err != nil {
+		return CallBatchResult{Error: &tandem.Error{Code: tandem.ErrorCode(err), Message: tandem.ErrorMessage(err)}}
+	}
+	return CallBatchResult{Result: res}
+}
+
+// streamLines writes the n outcomes of a batch (runBatch) as lines as soon
+// as each arrives. Once the follower is gone the remaining lines are
+// dropped; the calls end with the request's context.
+func streamLines(w http.ResponseWriter, lines <-chan CallStreamLine, n int) {
+	w.Header().Set("Content-Type", NDJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w) // one value per line
+	var failed bool
+	for range n {
+		line := <-lines
+		if failed {
+			continue
+		}
+		if enc.Encode(line) != nil {
+			failed = true // the follower is gone
+			continue
+		}
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			failed = true
+		}
+	}
 }

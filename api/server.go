@@ -190,7 +190,8 @@ func (s *Server) routes() {
 	// Node to node: authenticated by node certificates (mutual TLS),
 	// never by user credentials.
 	h("POST /internal/v1/propose", internal, s.nodeOnly(s.internalPropose))
-	h("POST /internal/v1/call", internal, s.nodeOnly(s.internalCall))
+	h("POST /internal/v1/call", internal, s.nodeOnly(s.internalCall)) // one call: kept for followers of an older version
+	h("POST /internal/v1/calls", internal, s.nodeOnly(s.internalCalls))
 	h("GET /internal/v1/readindex", internal, s.nodeOnly(s.internalReadIndex))
 	h("GET /internal/v1/status", internal, s.nodeOnly(s.internalStatus))
 }

@@ -1,8 +1,8 @@
 // Package node assembles one Tandem node: the store, the state machine,
 // the Raft member, the proposer and the HTTP API, and implements the
-// cluster operations that need more than one of them (forwarding writes
-// and read-index requests to the leader, joining, removing, gathering
-// status from every member).
+// cluster operations that need more than one of them (forwarding writes,
+// contract calls and read-index requests to the leader, joining, removing,
+// gathering status from every member).
 //
 // Lifecycle: Open starts everything and returns once the node listens;
 // Close stops the HTTP server, the proposer, Raft and the store, in that

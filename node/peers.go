@@ -51,6 +51,32 @@ func (n *Node) call(ctx context.Context, method, addr, path string, in, out any)
 
 // callWith is call through hc.
 func (n *Node) callWith(ctx context.Context, hc *http.Client, method, addr, path string, in, out any) error {
+	resp, err := n.send(ctx, hc, method, addr, path, in, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return &peerError{sent: true, err: fmt.Errorf("node at %s: %w", addr, err)}
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// postStream sends an encoded JSON request asking for accept and returns
+// the 2xx answer with its body unread (the caller closes it); failures
+// are as call's.
+func (n *Node) postStream(ctx context.Context, addr, path string, body []byte, accept string) (*http.Response, error) {
+	return n.send(ctx, n.peers, http.MethodPost, addr, path, body, accept)
+}
+
+// send sends a JSON request to another node's API and returns its 2xx
+// answer, body unread; a non-2xx answer is read and returned as an error
+// (a JSON error answer as a *tandem.Error).
+func (n *Node) send(ctx context.Context, hc *http.Client, method, addr, path string, in any, accept string) (*http.Response, error) {
 	var body io.Reader
 	switch v := in.(type) {
 	case nil:
@@ -59,15 +85,18 @@ func (n *Node) callWith(ctx context.Context, hc *http.Client, method, addr, path
 	default:
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, n.scheme+"://"+addr+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	req.Header.Set(api.ForwardedHeader, n.opts.ID)
 	if a := auth.CredentialsFrom(ctx); a != "" {
 		// A remove passed on to the leader: the leader authenticates the
@@ -79,26 +108,23 @@ func (n *Node) callWith(ctx context.Context, hc *http.Client, method, addr, path
 	if err != nil {
 		var op *net.OpError
 		sent := !(errors.As(err, &op) && op.Op == "dial")
-		return &peerError{sent: sent, err: fmt.Errorf("node at %s: %w", addr, err)}
+		return nil, &peerError{sent: sent, err: fmt.Errorf("node at %s: %w", addr, err)}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return &peerError{sent: true, err: fmt.Errorf("node at %s: %w", addr, err)}
+		return nil, &peerError{sent: true, err: fmt.Errorf("node at %s: %w", addr, err)}
 	}
-	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error tandem.Error `json:"error"`
-		}
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return peerRefusal(path, &eb.Error)
-		}
-		return &peerError{sent: true, err: fmt.Errorf("node at %s answered %s", addr, resp.Status)}
+	var eb struct {
+		Error tandem.Error `json:"error"`
 	}
-	if out != nil {
-		return json.Unmarshal(data, out)
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+		return nil, peerRefusal(path, &eb.Error)
 	}
-	return nil
+	return nil, &peerError{sent: true, err: fmt.Errorf("node at %s answered %s", addr, resp.Status)}
 }
 
 // peerRefusal turns another node's refusal of an internal call (this node
@@ -200,9 +226,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// forwardCall runs a contract call on the leader (contract.EngineOptions
-// Forward). A call that surely did not reach the leader is retried against
-// the new one; if this node has become the leader it runs the call itself.
+// forwardCall runs a contract call on the leader, one request per call
+// (POST /internal/v1/call): the callForwarder's path to a leader of an
+// older version. A call that surely did not reach the leader is retried
+// against the new one; if this node has become the leader it runs the
+// call itself.
 func (n *Node) forwardCall(ctx context.Context, req tandem.ContractCall) (*tandem.CallResult, error) {
 	for {
 		addr, err := n.leaderHTTP(ctx)
