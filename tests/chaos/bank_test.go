@@ -169,6 +169,9 @@ func (w *bank) readBalances(ctx context.Context, r *run, m *member, cons string,
 }
 
 func (w *bank) final(t *testing.T, r *run) {
+	w.mu.Lock()
+	w.finals = nil
+	w.mu.Unlock()
 	for _, m := range r.current() {
 		st := checker.BankState{Node: m.node.ID, Balances: map[string]int64{}, Transfers: map[string]checker.Transfer{}}
 		accts, err := readAll(t.Context(), m.cl, accountsTable)

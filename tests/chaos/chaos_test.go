@@ -113,8 +113,24 @@ func runFault(t *testing.T, f fault, d time.Duration, seed uint64) {
 	r.requireWritable(t)
 
 	idx, hash := r.c.WaitConverged(60 * time.Second)
-	for _, w := range ws {
-		w.final(t, r)
+	// A call whose client gave up (its outcome unknown) may still commit
+	// a moment later, so the nodes' final states are read again until the
+	// cluster's index stood still while they were read: the nodes are
+	// compared at one state, not at several.
+	for try := 1; ; try++ {
+		for _, w := range ws {
+			w.final(t, r)
+		}
+		now, h := r.c.WaitConverged(60 * time.Second)
+		if now == idx {
+			break
+		}
+		if try == 3 {
+			r.errorf(t, "the cluster's index moved during each of 3 final reads (last from %d to %d): the nodes' states were not read at one point", idx, now)
+			break
+		}
+		t.Logf("the index moved from %d to %d during the final reads; reading them again", idx, now)
+		idx, hash = now, h
 	}
 	faults := r.faultLog()
 	t.Logf("%d faults in %v; converged at index %d, ledger %.12s", len(faults), d, idx, hash)

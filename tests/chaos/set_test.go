@@ -72,6 +72,9 @@ func (w *set) work(ctx context.Context, r *run, worker int, rng *rand.Rand) {
 }
 
 func (w *set) final(t *testing.T, r *run) {
+	w.mu.Lock()
+	clear(w.finals)
+	w.mu.Unlock()
 	for _, m := range r.current() {
 		recs, err := readAll(t.Context(), m.cl, setTable)
 		if err != nil {

@@ -273,6 +273,9 @@ func (w *token) readTable(ctx context.Context, r *run, m *member, cons string, s
 
 func (w *token) final(t *testing.T, r *run) {
 	ctx := t.Context()
+	w.mu.Lock()
+	w.finals = nil
+	w.mu.Unlock()
 	for _, m := range r.current() {
 		// The reads are linearizable: retry while the cluster settles (a
 		// leader elected after healing).

@@ -21,7 +21,8 @@ type workload interface {
 	setup(t *testing.T, r *run)
 	// work is one client; it runs until ctx is done.
 	work(ctx context.Context, r *run, worker int, rng *rand.Rand)
-	// final reads the state once the cluster has healed and converged.
+	// final reads the state once the cluster has healed and converged,
+	// replacing what an earlier call read (runFault may read again).
 	final(t *testing.T, r *run)
 	// check returns the violations of the workload's invariants.
 	check(t *testing.T, r *run) []string
