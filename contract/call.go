@@ -104,10 +104,6 @@ func (r *Runtime) Execute(ctx context.Context, view View, req tandem.ContractCal
 		return nil, tandem.Errorf(tandem.CodeNotFound, "contract %q (version %d) has no function %q", req.Contract, info.Active, req.Function)
 	}
 	ver := info.ActiveVersion()
-	m, err := r.load(ctx, ver.SHA256, func() ([]byte, error) { return view.ContractCode(req.Contract, ver.Version) })
-	if err != nil {
-		return nil, err
-	}
 	c := newCall(r, view, req.Contract, req.Caller, req.Arg, *fn)
 	if ver.Rights == tandem.RightsCaller {
 		c.rights = noRights{}
@@ -116,8 +112,19 @@ func (r *Runtime) Execute(ctx context.Context, view View, req tandem.ContractCal
 		}
 	}
 	c.conds = append(c.conds, tandem.Condition{Kind: tandem.CondContract, Key: req.Contract, Version: ver.Version})
-	if err := r.run(ctx, m, c); err != nil {
-		return nil, err
+	for {
+		m, err := r.load(ctx, ver.SHA256, func() ([]byte, error) { return view.ContractCode(req.Contract, ver.Version) })
+		if err != nil {
+			return nil, err
+		}
+		err = r.run(ctx, m, c)
+		if errors.Is(err, errRetired) {
+			continue // closed by Retain before the call began: load it again
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	out := &Outcome{
 		Contract:   req.Contract,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemdb/tandem"
@@ -41,6 +42,9 @@ type Options struct {
 	// than pay for instantiating and initialising a Go module each time
 	// (and on a small machine more would not run at once anyway).
 	PoolSize int
+	// RetainGrace is how long Retain keeps a module that no active
+	// version uses after its last use (default 1 minute).
+	RetainGrace time.Duration
 	// Clock gives Context.Now (default time.Now).
 	Clock func() time.Time
 	// Rights returns a caller's permissions, for versions deployed with
@@ -80,6 +84,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PoolSize == 0 {
 		o.PoolSize = 4
 	}
+	if o.RetainGrace == 0 {
+		o.RetainGrace = time.Minute
+	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -87,7 +94,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.Default()
 	}
 	switch {
-	case o.CallTimeout < 0 || o.MaxWrites < 0 || o.MaxReads < 0 || o.MaxQueries < 0 || o.MaxArgSize < 0 || o.MaxResultSize < 0 || o.PoolSize < 0:
+	case o.CallTimeout < 0 || o.MaxWrites < 0 || o.MaxReads < 0 || o.MaxQueries < 0 || o.MaxArgSize < 0 || o.MaxResultSize < 0 || o.PoolSize < 0 || o.RetainGrace < 0:
 		return o, errors.New("contract: limits must not be negative")
 	case o.MemoryPages > 65536:
 		return o, errors.New("contract: memory limit is above 65536 pages (4 GiB)")
@@ -109,9 +116,10 @@ type Runtime struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 
-	mu      sync.Mutex
-	closed  bool
-	modules map[string]*module // by code hash
+	mu        sync.Mutex
+	closed    bool
+	modules   map[string]*module      // by code hash
+	compiling map[string]*compileWait // by code hash: compiles in progress
 }
 
 // New creates a runtime with the host module and WASI instantiated.
@@ -125,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(opts.MemoryPages).
 		WithCloseOnContextDone(true))
-	r := &Runtime{opts: opts, log: opts.Logger, rt: rt, cache: cache, modules: map[string]*module{}}
+	r := &Runtime{opts: opts, log: opts.Logger, rt: rt, cache: cache, modules: map[string]*module{}, compiling: map[string]*compileWait{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("contract: instantiate WASI: %w", err)
@@ -157,6 +165,12 @@ type module struct {
 	functions []tandem.ContractFunction
 	idle      chan *instance
 	slots     chan struct{} // one per instance that exists; PoolSize in all
+	// used is when a call or a validation last loaded the module (Unix
+	// nanoseconds): Retain keeps it for a while after that.
+	used atomic.Int64
+
+	mu      sync.Mutex // orders put against retire
+	retired bool       // closed by Retain: a returning instance is closed
 }
 
 // instance is one initialised instantiation of a module. It serves one
@@ -212,18 +226,65 @@ func (r *Runtime) Preload(ctx context.Context, infos []tandem.ContractInfo, code
 }
 
 // load returns the module of code hash, compiling it with the bytes code
-// returns if it is not loaded yet.
+// returns if it is not loaded yet. Concurrent loads of one module compile
+// it once: the others wait for that compile (a Go module takes a second
+// or more of CPU, and many calls may arrive at once for a version that is
+// not compiled, after a restart or a rollback).
 func (r *Runtime) load(ctx context.Context, hash string, code func() ([]byte, error)) (*module, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, tandem.Errorf(tandem.CodeUnavailable, "the contract runtime is closed")
 	}
-	m := r.modules[hash]
-	r.mu.Unlock()
-	if m != nil {
+	if m := r.modules[hash]; m != nil {
+		r.mu.Unlock()
+		m.used.Store(time.Now().UnixNano())
 		return m, nil
 	}
+	if w := r.compiling[hash]; w != nil {
+		r.mu.Unlock()
+		select {
+		case <-w.done:
+			if w.err != nil {
+				return nil, w.err
+			}
+			w.m.used.Store(time.Now().UnixNano())
+			return w.m, nil
+		case <-ctx.Done():
+			return nil, tandem.WrapError(tandem.CodeTimeout, ctx.Err(), "timed out waiting for the contract's module to compile")
+		}
+	}
+	w := &compileWait{done: make(chan struct{})}
+	r.compiling[hash] = w
+	r.mu.Unlock()
+
+	// Not cut short by this caller leaving: others may be waiting for it.
+	m, err := r.compileCode(context.WithoutCancel(ctx), hash, code)
+	r.mu.Lock()
+	delete(r.compiling, hash)
+	if err == nil && r.closed {
+		_ = m.compiled.Close(ctx)
+		m, err = nil, tandem.Errorf(tandem.CodeUnavailable, "the contract runtime is closed")
+	}
+	if err == nil {
+		m.used.Store(time.Now().UnixNano())
+		r.modules[hash] = m
+	}
+	r.mu.Unlock()
+	w.m, w.err = m, err
+	close(w.done)
+	return m, err
+}
+
+// compileWait is a compile in progress that other loads wait for.
+type compileWait struct {
+	done chan struct{} // closed when m or err is set
+	m    *module
+	err  error
+}
+
+// compileCode checks code's bytes against hash and compiles them.
+func (r *Runtime) compileCode(ctx context.Context, hash string, code func() ([]byte, error)) (*module, error) {
 	wasm, err := code()
 	if err != nil {
 		return nil, err
@@ -231,22 +292,61 @@ func (r *Runtime) load(ctx context.Context, hash string, code func() ([]byte, er
 	if tandem.WasmSHA256(wasm) != hash {
 		return nil, tandem.Errorf(tandem.CodeInternal, "stored contract code does not match its hash %s", hash)
 	}
-	m, err = r.compile(ctx, hash, wasm)
-	if err != nil {
-		return nil, err
+	return r.compile(ctx, hash, wasm)
+}
+
+// Retain closes every module whose code hash is not in keep and that no
+// call or validation has loaded for RetainGrace, with its idle instances;
+// instances still serving a call are closed when the call returns them.
+// Without it every version ever deployed or validated stays compiled,
+// with up to PoolSize instances of its memory, for the node's lifetime.
+// A module closed here is compiled again if a call needs it (a rollback).
+// The grace, longer than any call, keeps a module a call has just loaded
+// and one validated for a deploy that has not applied yet. It returns how
+// many modules it closed.
+func (r *Runtime) Retain(ctx context.Context, keep map[string]bool) int {
+	cutoff := time.Now().Add(-r.opts.RetainGrace).UnixNano()
+	var drop []*module
+	r.mu.Lock()
+	for hash, m := range r.modules {
+		if !keep[hash] && m.used.Load() < cutoff {
+			delete(r.modules, hash)
+			drop = append(drop, m)
+		}
 	}
+	r.mu.Unlock()
+	for _, m := range drop {
+		m.retire(ctx)
+		r.log.Info("contract: closed a module no active version uses", "sha256", m.hash)
+	}
+	return len(drop)
+}
+
+// Loaded returns how many modules are compiled.
+func (r *Runtime) Loaded() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		_ = m.compiled.Close(ctx)
-		return nil, tandem.Errorf(tandem.CodeUnavailable, "the contract runtime is closed")
+	return len(r.modules)
+}
+
+// retire closes m's idle instances and its compiled code; instances in use
+// are closed as they come back (put).
+func (m *module) retire(ctx context.Context) {
+	m.mu.Lock()
+	m.retired = true
+	for done := false; !done; {
+		select {
+		case in := <-m.idle:
+			in.close(ctx)
+			<-m.slots
+		default:
+			done = true
+		}
 	}
-	if prev := r.modules[hash]; prev != nil { // compiled concurrently
-		_ = m.compiled.Close(ctx)
-		return prev, nil
-	}
-	r.modules[hash] = m
-	return m, nil
+	m.mu.Unlock()
+	// Safe with calls still running on its instances (wazero's
+	// CompiledModule.Close).
+	_ = m.compiled.Close(ctx)
 }
 
 // compile compiles wasm and asks a fresh instance to describe itself.
@@ -308,6 +408,14 @@ func (r *Runtime) get(ctx context.Context, m *module) (*instance, error) {
 	case in := <-m.idle:
 		return in, nil
 	case m.slots <- struct{}{}:
+		// Under m.mu, so that Retain cannot close the compiled code
+		// while an instance is being made from it.
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.retired {
+			<-m.slots
+			return nil, errRetired
+		}
 		in, err := r.instantiate(ctx, m)
 		if err != nil {
 			<-m.slots
@@ -319,9 +427,21 @@ func (r *Runtime) get(ctx context.Context, m *module) (*instance, error) {
 	}
 }
 
-// put returns a cleanly finished instance to its pool.
+// errRetired is get's answer for a module Retain closed after the call
+// loaded it: the call loads it again (nothing has run yet).
+var errRetired = errors.New("contract: module retired")
+
+// put returns a cleanly finished instance to its pool, or closes it if
+// the module has been retired meanwhile.
 func (r *Runtime) put(m *module, in *instance) {
 	in.stderr.reset()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.retired {
+		in.close(context.Background())
+		<-m.slots
+		return
+	}
 	m.idle <- in // never blocks: at most PoolSize instances exist
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +290,84 @@ func TestExecuteLooksUpSchemasOnce(t *testing.T) {
 	if v.tables["token_accounts"] != 1 || v.tables["token_meta"] != 1 {
 		t.Fatalf("schema lookups %v, want one per table", v.tables)
 	}
+}
+
+// TestRetain: Retain closes the modules no active version uses once idle
+// for the grace, keeps the others, and a call needing a closed module
+// compiles it again, also while Retain runs concurrently with calls.
+func TestRetain(t *testing.T) {
+	ctx := context.Background()
+	probe := tandem.WasmSHA256(harness.Contract(t, "contract/testdata/probe"))
+	echo := func(e *env, n int) error {
+		arg := map[string]any{"id": "k", "n": n}
+		out, err := e.exec("probe", "echo", arg)
+		if err != nil {
+			return err
+		}
+		if want, _ := json.Marshal(arg); string(out.Result) != string(want) {
+			return tandem.Errorf(tandem.CodeInternal, "got %s, want %s", out.Result, want)
+		}
+		return nil
+	}
+
+	patient := probeEnv(t, contract.Options{})
+	if err := echo(patient, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := patient.rt.Retain(ctx, nil); n != 0 || patient.rt.Loaded() != 1 {
+		t.Fatalf("a module used just now: Retain closed %d, %d loaded; want 0 closed, 1 loaded (the grace)", n, patient.rt.Loaded())
+	}
+
+	e := probeEnv(t, contract.Options{PoolSize: 2, RetainGrace: time.Nanosecond})
+	if err := echo(e, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rt.Retain(ctx, map[string]bool{probe: true}); n != 0 || e.rt.Loaded() != 1 {
+		t.Fatalf("an active module: Retain closed %d, %d loaded; want 0 closed, 1 loaded", n, e.rt.Loaded())
+	}
+	if n := e.rt.Retain(ctx, nil); n != 1 || e.rt.Loaded() != 0 {
+		t.Fatalf("an unused module: Retain closed %d, %d loaded; want 1 closed, 0 loaded", n, e.rt.Loaded())
+	}
+	if err := echo(e, 2); err != nil {
+		t.Fatalf("a call after its module was closed: %v", err)
+	}
+	if e.rt.Loaded() != 1 {
+		t.Fatalf("%d modules loaded after the call; want 1, compiled again", e.rt.Loaded())
+	}
+
+	// Calls racing with Retain: instances come back to retired modules,
+	// calls find their module closed between loading it and running, and
+	// concurrent loads compile it once. Until Retain has closed it 3 times.
+	stop := make(chan struct{})
+	go func() {
+		defer close(stop)
+		for closed := 0; closed < 3; time.Sleep(10 * time.Millisecond) {
+			closed += e.rt.Retain(ctx, nil)
+		}
+	}()
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := echo(e, g*1000+i); err != nil {
+					errs <- err
+					return
+				}
+				calls.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a call while Retain closed modules: %v", err)
+	}
+	t.Logf("%d calls while Retain closed the module 3 times", calls.Load())
 }

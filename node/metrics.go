@@ -28,6 +28,9 @@ func newMetrics(n *Node) http.Handler {
 			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tandem_contract_modules_loaded", Help: "Contract modules compiled on this node (active versions, and others used in the last minute).",
+		}, func() float64 { return float64(n.wasm.Loaded()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tandem_raft_commit_index", Help: "Latest index this node knows to be committed.",
 		}, func() float64 { return float64(n.raft.CommitIndex()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

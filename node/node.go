@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,29 +337,50 @@ func (a contractsAdapter) Events(after uint64, limit int) ([]tandem.StoredEvent,
 
 // warmContracts compiles newly deployed contract versions in the
 // background, so that the first call on this node does not wait for the
-// compiler (a Go module takes a second or more).
+// compiler (a Go module takes a second or more), and closes the modules
+// of versions no longer active once they have been idle a while
+// (contract.Runtime.Retain): each holds its compiled code and up to a
+// pool of instances' memory.
 func (n *Node) warmContracts() {
 	defer n.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	var seen uint64 // applied index of the last look
+	var (
+		seen   uint64          // applied index of the last look
+		active map[string]bool // code hashes of the active versions then
+		ticks  int
+	)
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if idx := n.store.AppliedIndex(); idx == seen {
-			continue
-		} else {
+		ticks++
+		if idx := n.store.AppliedIndex(); idx != seen {
+			infos, err := n.store.Contracts()
+			if err != nil {
+				continue
+			}
 			seen = idx
+			if err := n.wasm.Preload(n.ctx, infos, n.store.ContractCode); err != nil {
+				n.log.Warn("precompile contracts", "err", err)
+			}
+			active = map[string]bool{}
+			for _, info := range infos {
+				if v := info.ActiveVersion(); v != nil {
+					active[v.SHA256] = true
+				}
+			}
 		}
-		infos, err := n.store.Contracts()
-		if err != nil {
-			continue
-		}
-		if err := n.wasm.Preload(n.ctx, infos, n.store.ContractCode); err != nil {
-			n.log.Warn("precompile contracts", "err", err)
+		if active != nil && ticks%20 == 0 { // every 5 s
+			if n.wasm.Retain(n.ctx, active) > 0 {
+				// A module's compiled code is unmapped by a finalizer and
+				// its instances' memories are Go heap: on a quiet node
+				// nothing else would collect them for minutes (tens of
+				// MiB per module). Rare: only after a deploy or rollback.
+				debug.FreeOSMemory()
+			}
 		}
 	}
 }
