@@ -73,8 +73,28 @@ func (w *token) setup(t *testing.T, r *run) {
 	createTable(t, r, tandem.TableSchema{Name: tokenAccounts, Attributes: map[string]tandem.AttrType{"balance": tandem.TypeInt}})
 	createTable(t, r, tandem.TableSchema{Name: tokenMeta})
 	cl := setupClient(t, r, r.current()[0])
-	if _, _, err := cl.DeployContract(t.Context(), tokenContract, harness.Contract(t, tokenPackage)); err != nil {
+	_, deployed, err := cl.DeployContract(t.Context(), tokenContract, harness.Contract(t, tokenPackage))
+	if err != nil {
 		t.Fatalf("deploy %s: %v", tokenPackage, err)
+	}
+	// Every node compiles the module once the deploy applies (seconds of
+	// CPU, more on a loaded machine); a write call that waited for that
+	// on the leader could outlast the server's write timeout, and init
+	// and the mints cannot simply be retried. So first a read-only call on
+	// every node, retried while it times out, which waits for the compile.
+	for _, m := range r.current() {
+		warm := setupClient(t, r, m)
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			_, err := warm.CallContract(t.Context(), tokenContract, "supply", nil, client.MinIndex(deployed))
+			if c := tandem.ErrorCode(err); err == nil || (c != tandem.CodeTimeout && c != tandem.CodeUnavailable) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the token contract on %s: %v", m.node.ID, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	call := func(fn string, arg any, opts ...client.ReadOption) *tandem.CallResult {
 		res, err := cl.CallContract(t.Context(), tokenContract, fn, arg, opts...)
