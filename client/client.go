@@ -117,9 +117,17 @@ func parseAddr(addr, scheme string) (string, error) {
 // newTransport is http.DefaultTransport tuned for many concurrent callers:
 // without a large MaxIdleConnsPerHost (default 2), a busy client closes and
 // redials connections on almost every call.
+//
+// It speaks HTTP/1.1 over a pool of connections, also over TLS, where
+// DefaultTransport would negotiate HTTP/2 and put every concurrent call
+// to a node on one connection. Against a node on this machine that cost
+// 15-50% of the throughput at 64 concurrent callers, with stalls of over
+// a second (docs/benchmarks.md, "The Go client over TLS").
 func newTransport(tlsCfg *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = tlsCfg
+	// With TLSClientConfig set, this alone keeps the transport on HTTP/1.1.
+	t.ForceAttemptHTTP2 = false
 	t.MaxIdleConns = 0 // no overall limit
 	t.MaxIdleConnsPerHost = 1024
 	t.IdleConnTimeout = 90 * time.Second

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tandemdb/tandem/client"
@@ -61,5 +62,48 @@ func TestTLSOptions(t *testing.T) {
 		if _, err := client.New([]string{host}, opts...); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
+	}
+}
+
+// TestHTTP1OverTLS: the client speaks HTTP/1.1 to a node that also offers
+// HTTP/2 (as Tandem's API does over TLS), with concurrent calls on several
+// connections rather than multiplexed on one.
+func TestHTTP1OverTLS(t *testing.T) {
+	var mu sync.Mutex
+	protos, conns := map[string]int{}, map[string]bool{}
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.Proto]++
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "PEM")
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := client.New([]string{srv.URL}, client.WithRootCAs(pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := c.CACert(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	<-arrived
+	<-arrived // both calls in flight at once
+	close(release)
+	wg.Wait()
+	if protos["HTTP/1.1"] != 2 || len(conns) != 2 {
+		t.Fatalf("requests by protocol %v on %d connections; want 2 HTTP/1.1 requests on 2 connections", protos, len(conns))
 	}
 }
