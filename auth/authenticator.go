@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemdb/tandem"
@@ -68,6 +69,11 @@ type Authenticator struct {
 
 	mu    sync.RWMutex           // read on every Basic request, written on misses
 	cache map[[32]byte]time.Time // HMAC of (user, password, version) -> expiry
+	// flights are the verifications in progress, by cache key: the other
+	// requests with the same credentials wait for the one running.
+	flights map[[32]byte]*flight
+	// verifications counts argon2 verifications (for tests).
+	verifications atomic.Int64
 
 	users *limiters
 	addrs *limiters
@@ -107,6 +113,7 @@ func New(opts Options) (*Authenticator, error) {
 		cacheKey: make([]byte, 32),
 		hashes:   make(chan struct{}, opts.MaxConcurrentHashes),
 		cache:    map[[32]byte]time.Time{},
+		flights:  map[[32]byte]*flight{},
 		users:    newLimiters(opts.UserFailures, opts.Now),
 		addrs:    newLimiters(opts.AddrFailures, opts.Now),
 	}
@@ -212,7 +219,7 @@ func (a *Authenticator) basic(ctx context.Context, name, pass, addr string) (*Pr
 	exp, hit := a.cache[key]
 	a.mu.RUnlock()
 	if !hit || now.After(exp) {
-		okPass, err := a.verify(ctx, u.PasswordHash, pass)
+		okPass, err := a.verifyShared(ctx, key, u.PasswordHash, pass)
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +229,46 @@ func (a *Authenticator) basic(ctx context.Context, name, pass, addr string) (*Pr
 		a.remember(key, now.Add(a.opts.CacheTTL))
 	}
 	return &Principal{User: u.Name, Perms: a.perms(u)}, nil
+}
+
+// flight is one verification that requests with the same credentials
+// share.
+type flight struct {
+	done chan struct{} // closed once ok and err are set
+	ok   bool
+	err  error
+}
+
+// verifyShared verifies pass once for every concurrent request with the
+// same cache key (user, password, user version). When a cached
+// verification expires, all of a busy client's requests miss at once:
+// each running argon2 (tens of ms of CPU, a few at a time) stalled them
+// all for over a second (docs/benchmarks.md). A request whose shared
+// verification ended in an error (the first request's timeout) verifies
+// on its own.
+func (a *Authenticator) verifyShared(ctx context.Context, key [32]byte, hash, pass string) (bool, error) {
+	a.mu.Lock()
+	if f := a.flights[key]; f != nil {
+		a.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.err == nil {
+				return f.ok, nil
+			}
+			return a.verify(ctx, hash, pass)
+		case <-ctx.Done():
+			return false, tandem.WrapError(tandem.CodeTimeout, ctx.Err(), "authentication timed out")
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	a.flights[key] = f
+	a.mu.Unlock()
+	f.ok, f.err = a.verify(ctx, hash, pass)
+	a.mu.Lock()
+	delete(a.flights, key)
+	a.mu.Unlock()
+	close(f.done)
+	return f.ok, f.err
 }
 
 // HashPassword hashes a new password under the same bound on concurrent
@@ -247,6 +294,7 @@ func (a *Authenticator) verify(ctx context.Context, hash, pass string) (bool, er
 		return false, tandem.WrapError(tandem.CodeTimeout, ctx.Err(), "authentication timed out")
 	}
 	defer func() { <-a.hashes }()
+	a.verifications.Add(1)
 	ok, err := VerifyPassword(hash, pass)
 	if err != nil {
 		return false, nil

@@ -29,8 +29,9 @@
 // Authenticator handles the Authorization header: HTTP Basic or Bearer.
 // argon2id costs tens of milliseconds by design, so successful Basic
 // verifications are cached briefly in memory, keyed by an HMAC (under a
-// per-process random key) of user, password and user version; failures are
-// never cached. Failed logins are rate-limited per user and per client
+// per-process random key) of user, password and user version, and
+// concurrent misses with the same credentials share one verification;
+// failures are never cached. Failed logins are rate-limited per user and per client
 // address, and at most MaxConcurrentHashes argon2 computations run at once
 // so that a flood of logins cannot exhaust memory or starve Raft.
 //
