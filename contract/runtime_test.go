@@ -339,10 +339,13 @@ func TestRetain(t *testing.T) {
 	// calls find their module closed between loading it and running, and
 	// concurrent loads compile it once. Until Retain has closed it 3 times.
 	stop := make(chan struct{})
+	var closedTimes atomic.Int64
 	go func() {
 		defer close(stop)
-		for closed := 0; closed < 3; time.Sleep(10 * time.Millisecond) {
-			closed += e.rt.Retain(ctx, nil)
+		// Bounded, so that a Retain that never closes fails below
+		// rather than hanging the test.
+		for deadline := time.Now().Add(2 * time.Minute); closedTimes.Load() < 3 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			closedTimes.Add(int64(e.rt.Retain(ctx, nil)))
 		}
 	}()
 	var wg sync.WaitGroup
@@ -368,6 +371,9 @@ func TestRetain(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Errorf("a call while Retain closed modules: %v", err)
+	}
+	if n := closedTimes.Load(); n < 3 {
+		t.Fatalf("Retain closed the module %d times in 2 minutes of calls; want 3", n)
 	}
 	t.Logf("%d calls while Retain closed the module 3 times", calls.Load())
 }
