@@ -2,6 +2,7 @@ package tandem_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -111,6 +112,25 @@ func FuzzTxBody(f *testing.F) {
 		got := e.Commands[0].Tx
 		if len(got.Ops) != len(tx.Ops) || len(got.Conditions) != len(tx.Conditions) {
 			t.Fatalf("round trip changed the tx: %+v -> %+v", tx, got)
+		}
+	})
+}
+
+// FuzzValidateName checks the hand-written name check against the
+// regular expression it replaced.
+func FuzzValidateName(f *testing.F) {
+	for _, s := range []string{"a", "A9", "a_b-c", "", "9a", "_a", "-a", "a b", "a.b", "é", "aé", "Z-", "a\x00"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+	f.Fuzz(func(t *testing.T, name string) {
+		err := tandem.ValidateName("table", name)
+		want := re.MatchString(name) && len(name) <= tandem.MaxNameLen
+		if (err == nil) != want {
+			t.Fatalf("ValidateName(%q) = %v; the expression says valid=%v", name, err, want)
+		}
+		if err != nil {
+			mustBeInvalid(t, err)
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -42,8 +41,6 @@ const (
 	VersionAttribute = "_version"
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
-
 // ValidateName checks a table or attribute name: a letter followed by
 // letters, digits, '_' or '-', at most MaxNameLen bytes. Names starting with
 // '_' are reserved for Tandem.
@@ -54,10 +51,26 @@ func ValidateName(kind, name string) error {
 	if len(name) > MaxNameLen {
 		return Errorf(CodeInvalid, "%s name %.20q... is longer than %d bytes", kind, name, MaxNameLen)
 	}
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return Errorf(CodeInvalid, "%s name %q must start with a letter and contain only letters, digits, '_' and '-'", kind, name)
 	}
 	return nil
+}
+
+// validName reports whether name matches ^[A-Za-z][A-Za-z0-9_-]*$. It is
+// written out because every applied transaction checks its table names,
+// and the regular expression was 1% of a node's CPU under a write load.
+func validName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return name != ""
 }
 
 // TableSchema describes a table. PrimaryKey names the attribute whose value

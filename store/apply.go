@@ -108,6 +108,13 @@ func (s *Store) Apply(entries []LogEntry) ([][]tandem.Result, error) {
 	if a.sec != nil {
 		s.sec.Store(a.sec)
 	}
+	if a.nodesChanged {
+		nodes, err := readNodes(s.db)
+		if err != nil {
+			return nil, fmt.Errorf("store: read nodes: %w", err)
+		}
+		s.nodes.Store(&nodes)
+	}
 	s.state.Store(&st)
 	return results, nil
 }
@@ -130,6 +137,9 @@ type applier struct {
 	sec *secState
 	// auditSeq numbers the audit entries written by the entry.
 	auditSeq uint32
+	// nodesChanged says the batch set or removed a node: the node list is
+	// read again after the commit.
+	nodesChanged bool
 }
 
 func newApplier(s *Store) *applier {
@@ -189,6 +199,7 @@ func (a *applier) applyCommand(c *tandem.Command) error {
 		if err != nil {
 			return err
 		}
+		a.nodesChanged = true
 		return a.b.Set(nodeKey(c.Node.ID), v, nil)
 	case tandem.CmdRemoveNode:
 		if c.Name == "" {
@@ -197,6 +208,7 @@ func (a *applier) applyCommand(c *tandem.Command) error {
 		if err := a.b.Set(removedNodeKey(c.Name), nil, nil); err != nil { // store/jointokens.go
 			return err
 		}
+		a.nodesChanged = true
 		return a.b.Delete(nodeKey(c.Name), nil)
 	case tandem.CmdCreateUser, tandem.CmdUpdateUser, tandem.CmdDeleteUser,
 		tandem.CmdPutRole, tandem.CmdDeleteRole,

@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/tandemdb/tandem"
 )
 
 // Snapshot format (all integers big-endian unless marked uvarint):
@@ -193,6 +194,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.state.Store(&appliedState{})
 	s.schemas.Store(&schemaMap{})
 	s.sec.Store(emptySec())
+	s.nodes.Store(new([]tandem.NodeInfo))
 
 	if err := s.restoreStream(r); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
