@@ -68,9 +68,21 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, httpStatus(code), errorBody{Error: tandem.Error{Code: code, Message: tandem.ErrorMessage(err)}})
 }
 
-// readLimited reads the request body up to limit bytes.
+// readLimited reads the request body up to limit bytes. A body of
+// declared length is read into a buffer of that size: io.ReadAll's
+// doubling from 512 bytes cost a leader 2.5% of its CPU on the batches
+// followers forward (several KiB each).
 func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// net/http ends the body at its declared length.
+		b = make([]byte, n)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
