@@ -138,7 +138,11 @@ func (e *Engine) callOnLeader(ctx context.Context, req tandem.ContractCall) (*ta
 	var last error
 	stale := 0
 	for attempt := 1; attempt <= MaxAttempts; {
-		if err := e.slots.acquire(ctx); err != nil {
+		acquire := e.slots.acquire
+		if stale > 0 || attempt > 1 {
+			acquire = e.slots.acquireAgain
+		}
+		if err := acquire(ctx); err != nil {
 			return nil, tandem.WrapError(tandem.CodeTimeout, err, "contract call: waiting to run: %v", err)
 		}
 		lock, unlock := e.execMu.RLock, e.execMu.RUnlock

@@ -104,3 +104,67 @@ func TestSlotsFIFO(t *testing.T) {
 		}
 	}
 }
+
+// A call running again (stale) is served before calls that have not run
+// yet, and only then do they go in arrival order.
+func TestSlotsRetryFirst(t *testing.T) {
+	s := newSlots(1)
+	ctx := context.Background()
+	if err := s.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	queued := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			s.mu.Lock()
+			n := len(s.waiters) + len(s.retries)
+			s.mu.Unlock()
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiters queued, want %d", n, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	order := make(chan string, 3)
+	start := func(name string, acquire func(context.Context) error) {
+		go func() {
+			if err := acquire(ctx); err != nil {
+				return
+			}
+			order <- name
+			s.release(execOther)
+		}()
+	}
+	start("first", s.acquire)
+	queued(1)
+	start("second", s.acquire)
+	queued(2)
+	start("again", s.acquireAgain)
+	queued(3)
+	s.release(execOther)
+	for _, want := range []string{"again", "first", "second"} {
+		select {
+		case got := <-order:
+			if got != want {
+				t.Fatalf("%s served when %s was due", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waiters not served")
+		}
+	}
+	// A retry that gives up leaves no trace in the queue.
+	if err := s.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := s.acquireAgain(short); err == nil {
+		t.Fatal("a retry got a slot with the bound at one and the slot in use")
+	}
+	if len(s.retries) != 0 {
+		t.Fatalf("a canceled retry stayed queued: %d", len(s.retries))
+	}
+}
