@@ -59,6 +59,37 @@ func (noRights) FilterRecord(sc *tandem.TableSchema, _ []byte) ([]byte, error) {
 func (noRights) CheckQuery(sc *tandem.TableSchema, _ *tandem.Query) error { return forbidden(sc.Name) }
 func (noRights) CheckOp(sc *tandem.TableSchema, _ *tandem.Op) error       { return forbidden(sc.Name) }
 
+// reportingRights passes every refusal of the rights it wraps to report
+// (Options.OnDenied).
+type reportingRights struct {
+	Rights
+	report func(error)
+}
+
+func (r reportingRights) check(err error) error {
+	if tandem.ErrorCode(err) == tandem.CodeForbidden {
+		r.report(err)
+	}
+	return err
+}
+
+func (r reportingRights) CheckRead(sc *tandem.TableSchema) error {
+	return r.check(r.Rights.CheckRead(sc))
+}
+
+func (r reportingRights) FilterRecord(sc *tandem.TableSchema, js []byte) ([]byte, error) {
+	out, err := r.Rights.FilterRecord(sc, js)
+	return out, r.check(err)
+}
+
+func (r reportingRights) CheckQuery(sc *tandem.TableSchema, q *tandem.Query) error {
+	return r.check(r.Rights.CheckQuery(sc, q))
+}
+
+func (r reportingRights) CheckOp(sc *tandem.TableSchema, op *tandem.Op) error {
+	return r.check(r.Rights.CheckOp(sc, op))
+}
+
 func forbidden(table string) error {
 	return tandem.Errorf(tandem.CodeForbidden, "the caller has no permissions on %q (this node checks no caller rights)", table)
 }
@@ -109,6 +140,9 @@ func (r *Runtime) Execute(ctx context.Context, view View, req tandem.ContractCal
 		c.rights = noRights{}
 		if r.opts.Rights != nil {
 			c.rights = r.opts.Rights(req.Caller)
+		}
+		if r.opts.OnDenied != nil {
+			c.rights = reportingRights{c.rights, func(err error) { r.opts.OnDenied(req, err) }}
 		}
 	}
 	c.conds = append(c.conds, tandem.Condition{Kind: tandem.CondContract, Key: req.Contract, Version: ver.Version})

@@ -23,10 +23,15 @@ func TestCallerRights(t *testing.T) {
 	perms := auth.Compile(&tandem.Role{Name: "nurse", Permissions: []tandem.Permission{
 		{Action: tandem.ActTableRead, Resource: "kv", Except: []string{"n"}},
 	}})
-	var asked []string
+	var asked, denied []string
 	e := probeEnv(t, contract.Options{Rights: func(caller string) contract.Rights {
 		asked = append(asked, caller)
 		return auth.ContractRights{Perms: perms}
+	}, OnDenied: func(req tandem.ContractCall, err error) {
+		if tandem.ErrorCode(err) != tandem.CodeForbidden {
+			t.Errorf("OnDenied told of %v", err)
+		}
+		denied = append(denied, req.Caller+" "+req.Function)
 	}})
 	e.deployCallerRights()
 	e.commit("probe", "put", map[string]any{"id": "a", "n": 5})
@@ -62,8 +67,12 @@ func TestCallerRights(t *testing.T) {
 	if err != nil || !strings.Contains(string(out.Result), `"id":"a"`) || strings.Contains(string(out.Result), `"n"`) {
 		t.Fatalf("caller rights query = %s, %v; want records without n", resultOf(out), err)
 	}
-	// A query whose outcome depends on n is refused, and so are writes.
-	for _, tc := range []struct {
+	if len(denied) != 0 {
+		t.Fatalf("filtered reads reported as denials: %v", denied)
+	}
+	// A query whose outcome depends on n is refused, and so are writes;
+	// each refusal is reported (OnDenied, for the audit log).
+	for i, tc := range []struct {
 		fn   string
 		arg  any
 		perm string
@@ -80,11 +89,17 @@ func TestCallerRights(t *testing.T) {
 		if msg := tandem.ErrorMessage(err); !strings.Contains(msg, tc.perm) {
 			t.Fatalf("%s %v: %q; want a forbidden error naming %s", tc.fn, tc.arg, msg, tc.perm)
 		}
+		if len(denied) != i+1 || denied[i] != "alice "+tc.fn {
+			t.Fatalf("after %s: denials reported %v; want alice %s last of %d", tc.fn, denied, tc.fn, i+1)
+		}
 	}
 
 	// The guest sees the refusal's code and may handle it.
 	if out, err = e.exec("probe_caller", "put_code", map[string]any{"id": "b", "n": 1}); err != nil || string(out.Result) != `"forbidden"` {
 		t.Fatalf("put_code = %s, %v; want \"forbidden\"", resultOf(out), err)
+	}
+	if last := denied[len(denied)-1]; last != "alice put_code" {
+		t.Fatalf("a refusal the function handled was not reported: last %q", last)
 	}
 
 	// With the rights to write, the same calls go through: insert needs

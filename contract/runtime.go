@@ -53,7 +53,13 @@ type Options struct {
 	// the replicated users and roles as of then. Nil: callers have no
 	// rights, and caller-rights functions are refused every table access.
 	Rights func(caller string) Rights
-	Logger *slog.Logger
+	// OnDenied, if set, is told of every host operation that the caller's
+	// rights refused (caller-rights versions only), on the node that
+	// executes, whether or not the function then handles the error: the
+	// attempt is what an audit log records. An execution run again (it
+	// went stale, or its transaction failed a condition) reports again.
+	OnDenied func(req tandem.ContractCall, err error)
+	Logger   *slog.Logger
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -66,6 +66,22 @@ func (n *Node) contractRights(caller string) contract.Rights {
 	return auth.ContractRights{Perms: auth.UserPerms(n.store, u)}
 }
 
+// auditContractDenial records in the audit log an operation that a
+// caller-rights contract function tried and the caller's rights refused
+// (contract.Options.OnDenied): the request itself was allowed, so without
+// this the attempt would leave no trace. It goes through the same bounded
+// queue as other denials; nothing is recorded in insecure mode.
+func (n *Node) auditContractDenial(req tandem.ContractCall, err error) {
+	if n.audit == nil {
+		return
+	}
+	n.audit.Record(tandem.AuditEntry{
+		Time: time.Now().UnixNano(), Node: n.opts.ID, Principal: req.Caller,
+		Action: "contract_call", Target: req.Contract + "." + req.Function,
+		Outcome: tandem.AuditDenied, Detail: tandem.ErrorMessage(err),
+	})
+}
+
 // bootstrapAdmin creates the admin user once the node leads a cluster
 // that has no users. It runs on the bootstrapping node only; the create
 // command fails harmlessly if a user of that name exists.

@@ -177,6 +177,9 @@ func Open(opts Options) (_ *Node, err error) {
 	if wopts.Rights == nil {
 		wopts.Rights = n.contractRights
 	}
+	if wopts.OnDenied == nil {
+		wopts.OnDenied = n.auditContractDenial
+	}
 	if n.wasm, err = contract.New(ctx, wopts); err != nil {
 		return nil, fmt.Errorf("node: contract runtime: %w", err)
 	}

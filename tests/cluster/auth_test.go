@@ -357,6 +357,26 @@ func (f *secFixture) testContractRights(t *testing.T) {
 			t.Errorf("node %d: doctor queries by diagnosis: %s, %v", i+1, got, err)
 		}
 	}
+	// The refused query is in the audit log, recorded by each node that
+	// ran it (the request itself was allowed: only the contract's attempt
+	// was refused); the calls that were filtered, not refused, are not.
+	waitFor(t, 10*time.Second, "the contract's refused queries in the audit log", func() string {
+		page, err := f.admin.Node(0).Audit(ctx, client.AuditFilter{Principal: "nurse1", Action: "contract_call", Limit: 1000})
+		if err != nil {
+			return err.Error()
+		}
+		nodes := map[string]bool{}
+		for _, e := range page.Entries {
+			if e.Target != "records.by_diagnosis" || e.Outcome != tandem.AuditDenied || !strings.Contains(e.Detail, "diagnosis") {
+				return fmt.Sprintf("unexpected entry %+v", e)
+			}
+			nodes[e.Node] = true
+		}
+		if len(nodes) != len(f.c.Nodes) {
+			return fmt.Sprintf("denials recorded by %d nodes, want %d: %+v", len(nodes), len(f.c.Nodes), page.Entries)
+		}
+		return ""
+	})
 }
 
 // testDeniedWrites: denied writes of every kind change no record and no
