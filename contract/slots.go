@@ -38,8 +38,8 @@ func (s *slots) acquire(ctx context.Context) error { return s.wait(ctx, false) }
 
 // acquireAgain waits for a slot for a call that has already waited its
 // turn and must run again: ahead of the calls that have not run yet. On a
-// hot record a stale call sent to the back of the queue waited for it
-// twice, which was the hot workload's p99 (twice its p50).
+// hot record a stale call sent to the back of the queue waited for all of
+// it twice.
 func (s *slots) acquireAgain(ctx context.Context) error { return s.wait(ctx, true) }
 
 func (s *slots) wait(ctx context.Context, again bool) error {

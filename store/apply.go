@@ -109,11 +109,13 @@ func (s *Store) Apply(entries []LogEntry) ([][]tandem.Result, error) {
 		s.sec.Store(a.sec)
 	}
 	if a.nodesChanged {
-		nodes, err := readNodes(s.db)
-		if err != nil {
-			return nil, fmt.Errorf("store: read nodes: %w", err)
+		// The batch is committed: a failure to read the list back must
+		// not fail the apply. The old list stays until the next change.
+		if nodes, err := readNodes(s.db); err != nil {
+			s.log.Error("store: read nodes", "err", err)
+		} else {
+			s.nodes.Store(&nodes)
 		}
-		s.nodes.Store(&nodes)
 	}
 	s.state.Store(&st)
 	return results, nil
