@@ -2,8 +2,10 @@ package contract
 
 import (
 	"context"
+	"errors"
 	"sync"
 
+	"github.com/tandemdb/tandem"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -59,6 +61,18 @@ func (r *Runtime) requestLimit() int { return r.opts.MaxArgSize + 64<<10 }
 
 func (r *Runtime) hostCall(ctx context.Context, m api.Module, stack []uint64) {
 	c := callOf(ctx)
+	if err := ctx.Err(); err != nil {
+		// Past the call's wall-clock limit, or its caller is gone: its
+		// next request ends it (the computation in between is bounded by
+		// fuel).
+		if errors.Is(err, context.DeadlineExceeded) {
+			panic(faultPanic{c.setFault("it ran past its time limit (%s)", r.opts.CallTimeout)})
+		}
+		if c.fault == nil {
+			c.fault = tandem.WrapError(tandem.CodeTimeout, err, "the call was canceled")
+		}
+		panic(faultPanic{c.fault})
+	}
 	req := c.read(m, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), r.requestLimit(), "host request")
 	c.pending = c.handle(req)
 	if c.fault != nil {

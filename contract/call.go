@@ -193,9 +193,10 @@ func (r *Runtime) run(ctx context.Context, m *module, c *call) error {
 	}()
 	fn := c.fn.Name
 	size := uint64(len(fn) + len(c.arg))
+	in.refuel(r.opts.MaxFuel) // one budget for both entries
 	res, err := in.alloc.Call(ctx, size)
 	if err != nil {
-		return c.failure(err, in.stderr)
+		return c.failure(in, err)
 	}
 	ptr := uint32(res[0])
 	mem := in.mod.Memory()
@@ -203,7 +204,7 @@ func (r *Runtime) run(ctx context.Context, m *module, c *call) error {
 		return tandem.Errorf(tandem.CodeContractFault, "tandem_alloc returned a buffer outside the module's memory")
 	}
 	if _, err := in.invoke.Call(ctx, uint64(ptr), uint64(len(fn)), uint64(ptr)+uint64(len(fn)), uint64(len(c.arg))); err != nil {
-		return c.failure(err, in.stderr)
+		return c.failure(in, err)
 	}
 	if c.fault != nil {
 		return c.fault
@@ -292,12 +293,25 @@ func (c *call) setFault(format string, args ...any) error {
 	return c.fault
 }
 
-// failure classifies the error of a guest call.
-func (c *call) failure(err error, stderr *headBuffer) error {
+// failure classifies the error of a guest call on in.
+func (c *call) failure(in *instance, err error) error {
 	if c.fault != nil {
 		return c.fault
 	}
-	return fault(err, stderr, "the function failed")
+	if in.spent() && outOfFuel(err) {
+		return c.r.fuelFault("the function failed")
+	}
+	return fault(err, in.stderr, "the function failed")
+}
+
+// outOfFuel reports whether err is a trap at an unreachable instruction,
+// as the fuel check raises (the instance's global tells whether it was).
+func outOfFuel(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "wasm error: unreachable")
+}
+
+func (r *Runtime) fuelFault(what string) error {
+	return tandem.Errorf(tandem.CodeContractFault, "%s: it ran past its computation limit (%d loop iterations)", what, r.opts.MaxFuel)
 }
 
 func fault(err error, stderr *headBuffer, what string) error {

@@ -17,8 +17,17 @@ import (
 
 // Options configure a Runtime. Zero values get the documented defaults.
 type Options struct {
-	// CallTimeout bounds one call's execution (default 2s).
+	// CallTimeout bounds one call's wall-clock time (default 2s): waiting
+	// for an instance, and the guest's requests to the host, which fail
+	// the call once it has passed. The guest's own computation between
+	// requests is bounded by MaxFuel.
 	CallTimeout time.Duration
+	// MaxFuel bounds the loop iterations one call, or one instance's
+	// initialisation, may run in the guest (default 1e9: about a second
+	// of a tight loop on the project's machine; loops doing more per
+	// iteration run longer). See fuel.go for why this is counted in the
+	// guest rather than checked by wazero.
+	MaxFuel uint64
 	// MemoryPages bounds an instance's linear memory in 64 KiB pages
 	// (default 2048: 128 MiB).
 	MemoryPages uint32
@@ -65,6 +74,9 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.CallTimeout == 0 {
 		o.CallTimeout = 2 * time.Second
+	}
+	if o.MaxFuel == 0 {
+		o.MaxFuel = DefaultMaxFuel
 	}
 	if o.MemoryPages == 0 {
 		o.MemoryPages = 2048
@@ -135,10 +147,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	cache := wazero.NewCompilationCache()
+	// Not WithCloseOnContextDone: the guest's computation is bounded by
+	// the fuel its code counts (fuel.go), at a fraction of the cost.
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(opts.MemoryPages).
-		WithCloseOnContextDone(true))
+		WithMemoryLimitPages(opts.MemoryPages))
 	r := &Runtime{opts: opts, log: opts.Logger, rt: rt, cache: cache, modules: map[string]*module{}, compiling: map[string]*compileWait{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = r.Close(ctx)
@@ -186,8 +199,20 @@ type instance struct {
 	alloc    api.Function
 	invoke   api.Function
 	describe api.Function
+	fuel     api.MutableGlobal // nil for a module that exports no functions
 	stderr   *headBuffer
 }
+
+// refuel gives the instance a call's budget before entering the guest.
+func (in *instance) refuel(budget uint64) {
+	if in.fuel != nil {
+		in.fuel.Set(budget)
+	}
+}
+
+// spent reports whether the guest used up its fuel: the trap it then
+// hits is the fuel check's, not the module's own.
+func (in *instance) spent() bool { return in.fuel != nil && in.fuel.Get() == 0 }
 
 func (in *instance) close(ctx context.Context) { _ = in.mod.Close(ctx) }
 
@@ -360,6 +385,10 @@ func (r *Runtime) compile(ctx context.Context, hash string, wasm []byte) (*modul
 	if err := checkVectorCounts(wasm); err != nil {
 		return nil, err
 	}
+	wasm, err := instrument(wasm, r.opts.MaxFuel)
+	if err != nil {
+		return nil, tandem.WrapError(tandem.CodeInvalid, err, "the module does not compile: %v", err)
+	}
 	compiled, err := r.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, tandem.WrapError(tandem.CodeInvalid, err, "the module does not compile: %v", err)
@@ -393,9 +422,15 @@ func (r *Runtime) instantiate(ctx context.Context, m *module) (*instance, error)
 	defer cancel()
 	mod, err := r.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
+		if outOfFuel(err) && in.stderr.String() == "" {
+			// The fuel global cannot be read back from a failed
+			// instantiation; a trap with nothing said is the fuel check.
+			return nil, r.fuelFault("the module failed to initialise")
+		}
 		return nil, fault(err, in.stderr, "the module failed to initialise")
 	}
 	in.mod = mod
+	in.fuel, _ = mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
 	in.alloc = mod.ExportedFunction("tandem_alloc")
 	in.invoke = mod.ExportedFunction("tandem_invoke")
 	in.describe = mod.ExportedFunction("tandem_describe")
@@ -467,8 +502,9 @@ func (r *Runtime) describe(ctx context.Context, m *module) ([]tandem.ContractFun
 	c := newCall(r, nil, "", "", nil, tandem.ContractFunction{Name: "tandem_describe", ReadOnly: true})
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), r.opts.CallTimeout)
 	defer cancel()
+	in.refuel(r.opts.MaxFuel)
 	if _, err := in.describe.Call(ctx); err != nil {
-		return nil, c.failure(err, in.stderr)
+		return nil, c.failure(in, err)
 	}
 	if c.fault != nil {
 		return nil, c.fault

@@ -157,7 +157,8 @@ func TestLimits(t *testing.T) {
 		msg          string
 	}{
 		{"probe", "panic", nil, tandem.CodeContractFault, "panic: boom"},
-		{"probe", "loop", nil, tandem.CodeContractFault, "time limit"},
+		{"probe", "loop", nil, tandem.CodeContractFault, "computation limit (1000000000 loop iterations)"},
+		{"probe", "loop_get", nil, tandem.CodeContractFault, "time limit (2s)"},
 		{"probe", "bomb", nil, tandem.CodeContractFault, "out of memory"},
 		{"probe", "big_result", 2000, tandem.CodeContractFault, "limit is 1000"},
 		{"probe", "echo", strings.Repeat("x", 1000), tandem.CodeTooLarge, "limit is 1000"},

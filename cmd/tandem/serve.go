@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandemdb/tandem/consensus"
+	"github.com/tandemdb/tandem/contract"
 	"github.com/tandemdb/tandem/node"
 )
 
@@ -117,7 +118,8 @@ authentication): for local development only.`,
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&opts.Insecure, "insecure", false, "INSECURE: plain HTTP and plain TCP Raft, no certificates, no authentication: every client is an admin (local development only)")
 	c := &opts.Contracts
-	f.DurationVar(&c.CallTimeout, "contract-timeout", 2*time.Second, "longest one contract call may run")
+	f.DurationVar(&c.CallTimeout, "contract-timeout", 2*time.Second, "longest one contract call may take; checked at each of its requests to the host")
+	f.Uint64Var(&c.MaxFuel, "contract-fuel", contract.DefaultMaxFuel, "most loop iterations one contract call may run (about a second of a tight loop)")
 	f.Uint32Var(&c.MemoryPages, "contract-memory-pages", 2048, "memory limit of a contract instance in 64 KiB pages")
 	f.IntVar(&c.MaxWrites, "contract-max-writes", 1000, "most records one contract call may write")
 	f.IntVar(&c.MaxArgSize, "contract-max-arg", 1<<20, "largest contract call argument in bytes")

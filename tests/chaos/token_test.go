@@ -179,8 +179,9 @@ func (w *token) transfer(ctx context.Context, r *run, m *member, id string, rng 
 		case tr.Code == checker.CodeConflict:
 		case tr.Code == string(tandem.CodeContractFault) && strings.Contains(ce.Message, "time limit"):
 			// A node paused (SIGSTOP) mid-call: the call's wall-clock
-			// limit ran out and it aborted before proposing. Not
-			// applied, as the checker then verifies (no event for it).
+			// limit ran out, and its next request to the host aborted it
+			// before it proposed. Not applied, as the checker then
+			// verifies (no event for it).
 		case tr.Code == checker.CodeRefused:
 			// `insufficient balance: "k1" has 37, needs 50`
 			var need int64

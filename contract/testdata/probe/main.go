@@ -26,6 +26,15 @@ func init() {
 			_ = i
 		}
 	})
+	// loop_get asks the host for the same record forever: the call's
+	// wall-clock limit stops it at a request.
+	sdk.Export("loop_get", func(ctx *sdk.Context, _ struct{}) (int, error) {
+		for {
+			if _, _, err := ctx.Get("kv", "a"); err != nil {
+				return 0, err
+			}
+		}
+	})
 	sdk.Export("bomb", func(ctx *sdk.Context, _ struct{}) (int, error) {
 		var keep [][]byte
 		for {
