@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/tandemdb/tandem"
@@ -91,8 +92,14 @@ func (s *Store) Apply(entries []LogEntry) ([][]tandem.Result, error) {
 	if err := a.b.Set([]byte(keyApplied), encodeApplied(st), nil); err != nil {
 		return nil, err
 	}
+	if a.contractsChanged {
+		s.bumpContracts(math.MaxUint64) // no reader trusts the cache until published
+	}
 	if err := a.b.Commit(pebble.NoSync); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	if a.contractsChanged {
+		s.bumpContracts(st.index)
 	}
 	if len(a.schemas) > 0 {
 		m := maps.Clone(*s.schemas.Load())
@@ -140,8 +147,10 @@ type applier struct {
 	// auditSeq numbers the audit entries written by the entry.
 	auditSeq uint32
 	// nodesChanged says the batch set or removed a node: the node list is
-	// read again after the commit.
-	nodesChanged bool
+	// read again after the commit. contractsChanged says it wrote a
+	// contract's info (contractsVersion).
+	nodesChanged     bool
+	contractsChanged bool
 }
 
 func newApplier(s *Store) *applier {

@@ -69,12 +69,14 @@ func (s *Store) view(read func() error) error {
 }
 
 // Contract returns the metadata of contract name, or a CodeNotFound error.
+// The returned info may be shared with other callers: it must not be
+// modified.
 func (s *Store) Contract(name string) (*tandem.ContractInfo, error) {
 	var c *tandem.ContractInfo
 	err := s.view(func() (err error) {
-		if c, err = readContract(s.db, name); err == nil && c == nil {
-			err = notFoundContract(name)
-		}
+		// The database is at least at the published index (commits come
+		// before publishing).
+		c, err = s.cachedContract(s.db, s.state.Load().index, name)
 		return err
 	})
 	if err != nil {
@@ -176,6 +178,7 @@ func (a *applier) writeContract(c *tandem.ContractInfo) error {
 	if err != nil {
 		return err
 	}
+	a.contractsChanged = true
 	return a.b.Set(contractKey(c.Name), v, nil)
 }
 

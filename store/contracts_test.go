@@ -64,9 +64,10 @@ func TestQueryCondition(t *testing.T) {
 	}
 }
 
-// TestViewContractCache: View.Contract decodes a contract's info once and
-// shares it while the stored info is unchanged; a new version and a
-// rollback are seen at once, and an older view keeps its own state.
+// TestViewContractCache: View.Contract and Store.Contract decode a
+// contract's info once and share it while the contracts are unchanged; a
+// new version, a rollback and a new contract are seen at once, and an
+// older view keeps its own state.
 func TestViewContractCache(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
@@ -116,5 +117,27 @@ func TestViewContractCache(t *testing.T) {
 	}
 	if now := info(); now.Active != 2 {
 		t.Fatalf("after activating 2: active %d", now.Active)
+	}
+	// ... also once the cache holds the newer state.
+	if c, err := old.Contract("c"); err != nil || c.Active != 1 {
+		t.Fatalf("an older view after the cache moved on: %+v, %v; want version 1 active", c, err)
+	}
+	// Store.Contract shares the cache and sees every change at once, a
+	// contract that did not exist included.
+	if c, err := s.Contract("c"); err != nil || c.Active != 2 || c != info() {
+		t.Fatalf("Store.Contract: %+v, %v; want the shared info with version 2 active", c, err)
+	}
+	if _, err := s.Contract("d"); tandem.ErrorCode(err) != tandem.CodeNotFound {
+		t.Fatalf("Store.Contract of a missing contract: %v", err)
+	}
+	d := deploy("three")
+	d.Contract.Name = "d"
+	a.apply(d)
+	if c, err := s.Contract("d"); err != nil || c.Active != 1 {
+		t.Fatalf("Store.Contract right after a deploy: %+v, %v", c, err)
+	}
+	a.apply(tandem.Command{Type: tandem.CmdActivateContract, Name: "c", Version: 1})
+	if c, err := s.Contract("c"); err != nil || c.Active != 1 {
+		t.Fatalf("Store.Contract right after a rollback: %+v, %v", c, err)
 	}
 }

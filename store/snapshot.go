@@ -9,6 +9,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/tandemdb/tandem"
@@ -195,6 +196,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.schemas.Store(&schemaMap{})
 	s.sec.Store(emptySec())
 	s.nodes.Store(new([]tandem.NodeInfo))
+	s.bumpContracts(math.MaxUint64) // until load, at the restore's end
 
 	if err := s.restoreStream(r); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
