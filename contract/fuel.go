@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 )
@@ -46,10 +47,6 @@ func instrument(wasm []byte, initial uint64) ([]byte, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || wasm[4] != 1 || wasm[5] != 0 || wasm[6] != 0 || wasm[7] != 0 {
 		return nil, errors.New("not a WebAssembly 1.0 binary module")
 	}
-	type section struct {
-		id   byte
-		body []byte
-	}
 	var secs []section
 	for p := 8; p < len(wasm); {
 		id := wasm[p]
@@ -73,7 +70,7 @@ func instrument(wasm []byte, initial uint64) ([]byte, error) {
 	if !hasCode || !hasExports {
 		return wasm, nil
 	}
-	importedGlobals, err := countImportedGlobals(secs, func(s section) (byte, []byte) { return s.id, s.body })
+	importedGlobals, err := countImportedGlobals(secs)
 	if err != nil {
 		return nil, err
 	}
@@ -137,15 +134,20 @@ func instrument(wasm []byte, initial uint64) ([]byte, error) {
 	return out, nil
 }
 
+// section is one section of a module: its id and its contents.
+type section struct {
+	id   byte
+	body []byte
+}
+
 // countImportedGlobals counts the globals the import section brings in:
 // they come first in the global index space.
-func countImportedGlobals[S any](secs []S, parts func(S) (byte, []byte)) (uint32, error) {
+func countImportedGlobals(secs []section) (uint32, error) {
 	for _, s := range secs {
-		id, b := parts(s)
-		if id != secImport {
+		if s.id != secImport {
 			continue
 		}
-		r := reader{b: b}
+		r := reader{b: s.body}
 		count := r.u32()
 		var globals uint32
 		for i := uint32(0); i < count && r.err == nil; i++ {
@@ -317,7 +319,7 @@ var errShort = errors.New("unexpected end")
 
 func (r *reader) byte() byte {
 	if r.err != nil || r.p >= len(r.b) {
-		r.err = cmpErr(r.err, errShort)
+		r.err = cmp.Or(r.err, errShort)
 		return 0
 	}
 	c := r.b[r.p]
@@ -327,7 +329,7 @@ func (r *reader) byte() byte {
 
 func (r *reader) bytes(n int) []byte {
 	if r.err != nil || n < 0 || r.p+n > len(r.b) {
-		r.err = cmpErr(r.err, errShort)
+		r.err = cmp.Or(r.err, errShort)
 		return nil
 	}
 	b := r.b[r.p : r.p+n]
@@ -342,7 +344,7 @@ func (r *reader) leb(max int) {
 			return
 		}
 	}
-	r.err = cmpErr(r.err, errors.New("LEB128 number too long"))
+	r.err = cmp.Or(r.err, errors.New("LEB128 number too long"))
 }
 
 func (r *reader) u32() uint32 {
@@ -368,7 +370,7 @@ func (r *reader) limits() {
 // a type index (s33).
 func (r *reader) blockType() {
 	if r.p >= len(r.b) {
-		r.err = cmpErr(r.err, errShort)
+		r.err = cmp.Or(r.err, errShort)
 		return
 	}
 	switch c := r.b[r.p]; {
@@ -377,13 +379,6 @@ func (r *reader) blockType() {
 	default:
 		r.leb(5)
 	}
-}
-
-func cmpErr(old, new error) error {
-	if old != nil {
-		return old
-	}
-	return new
 }
 
 func readU32(b []byte) (uint32, int, error) {
