@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tandemdb/tandem"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -106,4 +107,14 @@ func FuzzInstrument(f *testing.F) {
 		}
 		m.Close(ctx)
 	})
+}
+
+// TestVectorCountsEmptySection: a vector section too short for its own
+// count is refused before wazero reads the count from the bytes after it
+// (this 16-byte module made wazero allocate 14 GB).
+func TestVectorCountsEmptySection(t *testing.T) {
+	err := checkVectorCounts([]byte("\x00asm\x01\x00\x00\x00\a\x00\xfbðr\r0"))
+	if tandem.ErrorCode(err) != tandem.CodeInvalid || !strings.Contains(tandem.ErrorMessage(err), "too short for its entry count") {
+		t.Fatalf("checkVectorCounts = %v; want an invalid module, too short for its count", err)
+	}
 }
