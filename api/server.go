@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemdb/tandem"
+	"github.com/tandemdb/tandem/multiplex"
 )
 
 // Reader is the local store as the API reads it.
@@ -93,9 +94,11 @@ type Options struct {
 // Server serves the API. Create it with New; it is an http.Handler.
 type Server struct {
 	opts Options
-	mux  *http.ServeMux
+	mux  serveMux
 	// policies maps each route pattern to its access rule (security.go).
 	policies map[string]policy
+	// multiplexed serves /v1/mux: the API's requests over one connection.
+	multiplexed *multiplex.Server
 }
 
 // New returns the API handler.
@@ -112,10 +115,23 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), policies: map[string]policy{}}
+	s := &Server{opts: opts, policies: map[string]policy{}}
+	s.mux = serveMux{http.NewServeMux(), s}
+	s.multiplexed = &multiplex.Server{
+		Handler:    http.HandlerFunc(s.ServeHTTP),
+		MaxMessage: opts.MaxBody + 64<<10,
+		Reject: func(w http.ResponseWriter, status int, msg string) {
+			writeError(w, tandem.Errorf(tandem.CodeInvalid, "%s", msg))
+		},
+		Logger: opts.Logger,
+	}
 	s.routes()
 	return s
 }
+
+// Close ends the multiplexed connections (/v1/mux), which http.Server's
+// Shutdown does not track: register it with RegisterOnShutdown.
+func (s *Server) Close() { s.multiplexed.Close() }
 
 // routes registers every endpoint with its access rule (security.go,
 // docs/security.md "Who may call what").
@@ -135,6 +151,11 @@ func (s *Server) routes() {
 		h("GET /debug/pprof/trace", admin, pprof.Trace)
 		h("GET /debug/pprof/symbol", admin, pprof.Symbol)
 	}
+
+	// Many API requests over one WebSocket connection (package
+	// multiplex): each is authenticated and authorized on its own, with
+	// the upgrade request's credentials unless it carries its own.
+	h("GET /v1/mux", user, s.multiplexed.ServeHTTP)
 
 	h("GET /v1/cluster", user, s.clusterStatus)
 	// Join comes from the joining node itself, authenticated by its node
@@ -208,7 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	jw := &jsonErrorWriter{ResponseWriter: w}
+	jw := &jsonErrorWriter{ResponseWriter: w, s: s, r: r}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -220,16 +241,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	if r = s.authenticate(jw, r); r == nil {
-		return
-	}
 	s.mux.ServeHTTP(jw, r)
 }
 
 // jsonErrorWriter replaces the plain-text bodies net/http's mux writes for
-// unknown routes and wrong methods with Tandem's JSON errors.
+// unknown routes and wrong methods with Tandem's JSON errors, given to
+// authenticated callers only: others get the authentication error, as on
+// a route that exists, so the 404s do not map the API for strangers.
 type jsonErrorWriter struct {
 	http.ResponseWriter
+	s           *Server
+	r           *http.Request
 	wroteHeader bool
 	swallow     bool
 }
@@ -242,6 +264,9 @@ func (w *jsonErrorWriter) WriteHeader(code int) {
 	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) &&
 		w.Header().Get("Content-Type") != "application/json" {
 		w.swallow = true
+		if w.s.authenticate(w.ResponseWriter, w.r, user) == nil {
+			return // answered 401, 403 or 429
+		}
 		msg := "no such endpoint; see docs/api.md"
 		c := tandem.CodeNotFound
 		if code == http.StatusMethodNotAllowed {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandemdb/tandem/multiplex"
 )
 
 // Client calls the HTTP API of a Tandem cluster. It is safe for concurrent
@@ -25,6 +27,7 @@ type Client struct {
 	pinned  int            // index into addrs, or -1 to take turns
 	next    *atomic.Uint64 // round-robin position, shared with Node clients
 	authz   string         // Authorization header value, "" for none (security.go)
+	mux     *muxPool       // nil unless WithMultiplex (multiplex.go)
 }
 
 // Option configures a Client made by New.
@@ -35,6 +38,7 @@ type options struct {
 	timeout    time.Duration
 	authz      string
 	tls        tlsOptions // client/tls.go
+	multiplex  int        // connections per node; 0: plain HTTP
 }
 
 // WithHTTPClient makes the client send its requests with hc. By default it
@@ -93,7 +97,21 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport(tlsCfg)}
 	}
+	if o.multiplex > 0 {
+		c.mux = &muxPool{hc: c.hc, authz: c.authz, per: o.multiplex, conns: map[string][]*multiplex.Conn{}}
+	}
 	return c, nil
+}
+
+// Close closes the client's multiplexed connections (WithMultiplex) and
+// its idle HTTP connections. Calls in flight on a multiplexed connection
+// fail. Clients returned by Node share the connections: close only one.
+func (c *Client) Close() error {
+	if c.mux != nil {
+		c.mux.close()
+	}
+	c.hc.CloseIdleConnections()
+	return nil
 }
 
 func parseAddr(addr, scheme string) (string, error) {
@@ -230,6 +248,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
 }
 
 func (c *Client) send(ctx context.Context, base string, cl *call) (*reply, error) {
+	if c.mux != nil && len(cl.body) <= maxMultiplexBody {
+		return c.sendMux(ctx, base, cl)
+	}
 	u := base + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemdb/tandem"
 	"github.com/tandemdb/tandem/client"
+	"github.com/tandemdb/tandem/multiplex"
 )
 
 // request is what a fake server saw.
@@ -53,6 +54,8 @@ func newFake(t *testing.T, reply http.HandlerFunc) *fake {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/tables/{table}/records/{key}", record)
 	mux.HandleFunc("/", record)
+	// The same routes over a multiplexed connection (TestMultiplexed).
+	mux.Handle("GET /v1/mux", &multiplex.Server{Handler: mux})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
 	return f
@@ -86,13 +89,31 @@ func answer(status int, body string, headers ...string) http.HandlerFunc {
 	}
 }
 
+// clientOptions are given to every client newClient makes.
+var clientOptions []client.Option
+
 func newClient(t *testing.T, addrs ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(addrs)
+	c, err := client.New(addrs, clientOptions...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestMultiplexed runs the tests of calls and their answers again, with
+// the client sending over multiplexed connections (WithMultiplex): what
+// the server sees and what the caller gets must not change.
+func TestMultiplexed(t *testing.T) {
+	clientOptions = []client.Option{client.WithMultiplex(2)}
+	defer func() { clientOptions = nil }()
+	for name, test := range map[string]func(*testing.T){
+		"Writes": TestWrites, "Get": TestGet, "Query": TestQuery, "Admin": TestAdmin,
+		"Errors": TestErrors, "RoundRobinAndNode": TestRoundRobinAndNode, "Retry": TestRetry,
+	} {
+		t.Run(name, test)
+	}
 }
 
 // deadAddr returns an address where nothing listens.
@@ -473,9 +494,10 @@ func TestRoundRobinAndNode(t *testing.T) {
 // the client cannot know whether a write was applied.
 func hangUp(w http.ResponseWriter, r *http.Request) {
 	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		conn.Close()
+	if err != nil { // a multiplexed connection: abort it
+		panic(http.ErrAbortHandler)
 	}
+	conn.Close()
 }
 
 func TestRetry(t *testing.T) {

@@ -233,6 +233,7 @@ func Open(opts Options) (_ *Node, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	n.http.RegisterOnShutdown(n.api.Close)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemdb/tandem/bench"
+	"github.com/tandemdb/tandem/client"
 )
 
 // cluster is a running three-member store under test.
@@ -19,7 +20,8 @@ type cluster interface {
 	// target returns a load target and a function that releases it.
 	// Balanced targets let every client use every member (for failover);
 	// otherwise client i talks to member i modulo 3.
-	target(balanced bool) (bench.Target, func(), error)
+	// extra are client options for a Tandem target (ignored by etcd).
+	target(balanced bool, extra ...client.Option) (bench.Target, func(), error)
 	// pids returns the server processes running now, member by member (0
 	// for a member that is down or unknown).
 	pids() []int

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandemdb/tandem/bench"
+	"github.com/tandemdb/tandem/client"
 	"github.com/tandemdb/tandem/tests/harness"
 )
 
@@ -27,8 +28,8 @@ func (h *harnessCluster) addrs() []string {
 	return a
 }
 
-func (h *harnessCluster) target(balanced bool) (bench.Target, func(), error) {
-	return tandemTarget(h.addrs(), balanced, h.c.CAFile(), h.c.ClientOptions()...)
+func (h *harnessCluster) target(balanced bool, extra ...client.Option) (bench.Target, func(), error) {
+	return tandemTarget(h.addrs(), balanced, h.c.CAFile(), append(h.c.ClientOptions(), extra...)...)
 }
 
 func (h *harnessCluster) pids() []int {
@@ -94,44 +95,47 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	if !res.Smoke || len(res.Systems) != 1 || res.Systems[0].Key != "tandem-plain" {
+	// Plain and multiplexed modes: the same cluster, driven over HTTP/1.1
+	// and over /v1/mux.
+	if !res.Smoke || len(res.Systems) != 2 || res.Systems[0].Key != "tandem-plain" || res.Systems[1].Key != "tandem-mux" {
 		t.Fatalf("results describe the wrong run: smoke %v, systems %+v", res.Smoke, res.Systems)
 	}
 	if len(res.NotRun) != 1 || !strings.Contains(res.NotRun[0].Label, "secure") {
 		t.Errorf("not run = %+v, want secure mode listed", res.NotRun)
 	}
-	sys := res.Systems[0]
-	if len(sys.Steps) != len(bench.Workloads()) {
-		t.Errorf("%d steps, want one per workload", len(sys.Steps))
-	}
-	for _, s := range sys.Steps {
-		if s.Clients != 16 || s.Ops == 0 || s.OpsPerSec <= 0 || s.ErrorCount() != 0 {
-			t.Errorf("%s: C=%d, %d ops, errors %v", s.Workload, s.Clients, s.Ops, s.Errors)
+	for _, sys := range res.Systems {
+		if len(sys.Steps) != len(bench.Workloads()) {
+			t.Errorf("%s: %d steps, want one per workload", sys.Key, len(sys.Steps))
 		}
-		if !(0 < s.P50 && s.P50 <= s.P99 && s.P99 <= s.P999 && s.P999 <= s.Max) {
-			t.Errorf("%s: latencies p50 %v p99 %v p99.9 %v max %v", s.Workload, s.P50, s.P99, s.P999, s.Max)
+		for _, s := range sys.Steps {
+			if s.Clients != 16 || s.Ops == 0 || s.OpsPerSec <= 0 || s.ErrorCount() != 0 {
+				t.Errorf("%s %s: C=%d, %d ops, errors %v", sys.Key, s.Workload, s.Clients, s.Ops, s.Errors)
+			}
+			if !(0 < s.P50 && s.P50 <= s.P99 && s.P99 <= s.P999 && s.P999 <= s.Max) {
+				t.Errorf("%s %s: latencies p50 %v p99 %v p99.9 %v max %v", sys.Key, s.Workload, s.P50, s.P99, s.P999, s.Max)
+			}
+			if s.ServerCPU <= 0 || s.CPUPer1k <= 0 {
+				t.Errorf("%s %s: server CPU %v s, %v s per 1k ops", sys.Key, s.Workload, s.ServerCPU, s.CPUPer1k)
+			}
 		}
-		if s.ServerCPU <= 0 || s.CPUPer1k <= 0 {
-			t.Errorf("%s: server CPU %v s, %v s per 1k ops", s.Workload, s.ServerCPU, s.CPUPer1k)
+		if len(sys.PeakRSS) != 3 {
+			t.Errorf("%s: peak RSS of %d processes, want 3: %v", sys.Key, len(sys.PeakRSS), sys.PeakRSS)
 		}
-	}
-	if len(sys.PeakRSS) != 3 {
-		t.Errorf("peak RSS of %d processes, want 3: %v", len(sys.PeakRSS), sys.PeakRSS)
-	}
-	for n, rss := range sys.PeakRSS {
-		if rss < 1<<20 {
-			t.Errorf("%s: peak RSS %d bytes", n, rss)
+		for n, rss := range sys.PeakRSS {
+			if rss < 1<<20 {
+				t.Errorf("%s: %s: peak RSS %d bytes", sys.Key, n, rss)
+			}
 		}
-	}
-	if f := sys.Failover; f == nil || len(f.Trials) != 1 || !f.Trials[0].Recovered || f.Trials[0].RecoveryMs <= 0 {
-		t.Errorf("failover = %+v, want one trial that recovered", f)
+		if f := sys.Failover; f == nil || len(f.Trials) != 1 || !f.Trials[0].Recovered || f.Trials[0].RecoveryMs <= 0 {
+			t.Errorf("%s: failover = %+v, want one trial that recovered", sys.Key, f)
+		}
 	}
 
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Smoke run", "Replicated writes", "Two-record transactions", "Failover", "not selected", "throughput.png", "latency.png"} {
+	for _, want := range []string{"Smoke run", "Replicated writes", "Two-record transactions", "Failover", "not selected", "/v1/mux", "throughput.png", "latency.png"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
 		}

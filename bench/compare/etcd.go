@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemdb/tandem/bench"
 	etcdtarget "github.com/tandemdb/tandem/bench/etcd"
+	"github.com/tandemdb/tandem/client"
 )
 
 // startEtcd starts a three-member etcd cluster with its defaults (fsync
@@ -70,7 +71,7 @@ type etcdCluster struct {
 	endpoints []string
 }
 
-func (c *etcdCluster) target(balanced bool) (bench.Target, func(), error) {
+func (c *etcdCluster) target(balanced bool, _ ...client.Option) (bench.Target, func(), error) {
 	t, err := etcdtarget.New(c.endpoints, etcdtarget.Options{Balanced: balanced, Timeout: bench.DefaultTimeout})
 	if err != nil {
 		return nil, nil, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tandemdb/tandem/bench"
+	"github.com/tandemdb/tandem/client"
 )
 
 func main() {
@@ -89,7 +90,7 @@ results.json, report.md and PNG charts to -out. See bench/compare/README.md.
 	fs.StringVar(&o.etcdBin, "etcd-bin", "etcd", "etcd 3.4 server binary")
 	fs.IntVar(&o.tandemPort, "tandem-port", 17701, "first Tandem HTTP port (Raft: +1000)")
 	fs.IntVar(&o.etcdPort, "etcd-port", 23790, "first etcd client port (peers: +10)")
-	modes := fs.String("tandem-modes", "plain,secure", "Tandem modes to measure: plain (--insecure, like for like with etcd), secure (TLS + authentication, the default)")
+	modes := fs.String("tandem-modes", "plain,mux,secure", "Tandem modes to measure: plain (--insecure, like for like with etcd), mux (plain, through the Go client's multiplexed connections), secure (TLS + authentication, the default)")
 	addrs := fs.String("tandem-addrs", "", "measure this running Tandem cluster (comma-separated base URLs) instead of starting one; no failover")
 	fs.StringVar(&o.tandemCA, "tandem-ca", "", "with -tandem-addrs: the cluster's CA certificate (PEM), for a secure (https) cluster")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +125,7 @@ results.json, report.md and PNG charts to -out. See bench/compare/README.md.
 		o.modes[strings.TrimSpace(m)] = true
 	}
 	if o.smoke {
-		o.modes = map[string]bool{"plain": true}
+		o.modes = map[string]bool{"plain": true, "mux": true}
 		o.systems = map[string]bool{"tandem": true}
 		o.clients = []int{16}
 		o.warmup, o.duration = 300*time.Millisecond, time.Second
@@ -183,12 +184,16 @@ func run(ctx context.Context, args []string, stderr io.Writer, startTandem func(
 	if o.systems["tandem"] {
 		for _, mode := range tandemModes {
 			if !o.modes[mode.name] {
-				res.NotRun = append(res.NotRun, NotRun{Label: mode.label, Reason: "not selected (-tandem-modes, or -smoke which measures plain mode only)"})
+				res.NotRun = append(res.NotRun, NotRun{Label: mode.label, Reason: "not selected (-tandem-modes, or -smoke which measures plain and multiplexed modes only)"})
 				continue
 			}
 			sys := System{Key: "tandem-" + mode.name, Label: mode.label, Version: tandemVersion(), LocalRead: "local"}
 			if err := measure(ctx, o, &sys, func(ctx context.Context) (cluster, error) {
-				return o.tandemCluster(ctx, mode)
+				c, err := o.tandemCluster(ctx, mode)
+				if err != nil || mode.multiplex == 0 {
+					return c, err
+				}
+				return withClientOptions{c, []client.Option{client.WithMultiplex(mode.multiplex)}}, nil
 			}); err != nil {
 				return err
 			}

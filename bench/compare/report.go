@@ -34,17 +34,30 @@ func (s *System) step(w string, c int) *Step {
 	return nil
 }
 
-// pair returns the Tandem and etcd systems, if both were measured.
-func (r *Results) pair() (tandem, etcd *System) {
+// pairs returns each Tandem system measured and etcd, if it was.
+func (r *Results) pairs() (tandems []*System, etcd *System) {
 	for i := range r.Systems {
 		switch s := &r.Systems[i]; {
-		case strings.HasPrefix(s.Key, "tandem") && tandem == nil:
-			tandem = s
+		case strings.HasPrefix(s.Key, "tandem"):
+			tandems = append(tandems, s)
 		case s.Key == "etcd":
 			etcd = s
 		}
 	}
-	return tandem, etcd
+	return tandems, etcd
+}
+
+// how says how a system was driven.
+func how(key string) string {
+	if key == "etcd" {
+		return "go.etcd.io/etcd/client/v3 (gRPC, 4 connections per member)"
+	}
+	for _, m := range tandemModes {
+		if key == "tandem-"+m.name {
+			return m.how()
+		}
+	}
+	return "REST API"
 }
 
 func report(r *Results, charts []string) string {
@@ -62,11 +75,7 @@ func report(r *Results, charts []string) string {
 
 	p("## What ran\n\n| store | version | driven through |\n|---|---|---|\n")
 	for _, s := range r.Systems {
-		how := "REST API (package client, HTTP/1.1, one connection per client)"
-		if s.Key == "etcd" {
-			how = "go.etcd.io/etcd/client/v3 (gRPC, 4 connections per member)"
-		}
-		p("| %s | %s | %s (load average %s → %s) |\n", s.Label, s.Version, how, s.LoadAvg[0], s.LoadAvg[1])
+		p("| %s | %s | %s (load average %s → %s) |\n", s.Label, s.Version, how(s.Key), s.LoadAvg[0], s.LoadAvg[1])
 	}
 	for _, n := range r.NotRun {
 		p("| %s | — | **not run**: %s |\n", n.Label, n.Reason)
@@ -77,9 +86,15 @@ func report(r *Results, charts []string) string {
 		joinInts(st.Clients), st.Warmup, st.Duration, st.ValueSize, st.Keys)
 	p("The load generator (bench/) runs on the same machine and the same cores as the servers.\n\n")
 
-	tandem, etcd := r.pair()
-	if tandem != nil && etcd != nil {
+	tandems, etcd := r.pairs()
+	if len(tandems) > 0 && etcd != nil {
 		p("## Tandem ÷ etcd\n\nThroughput ratio (above 1: Tandem does more per second), and p99 latency ratio in brackets (below 1: Tandem is faster).\n\n")
+	}
+	for _, tandem := range tandems {
+		if etcd == nil {
+			break
+		}
+		p("### %s\n\n", tandem.Label)
 		p("| workload |")
 		for _, c := range st.Clients {
 			p(" C=%d |", c)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,15 +23,44 @@ import (
 // plain HTTP, like for like. Secure mode is Tandem's default: HTTPS API,
 // mutual TLS between nodes, every request authenticated (HTTP Basic, with
 // the verified-password cache), so users see what security costs.
+//
+// Multiplexed mode is plain mode driven through the Go client's
+// multiplexed connections (client.WithMultiplex, GET /v1/mux) instead of
+// HTTP/1.1, as many connections per member as etcd's client has.
 type tandemMode struct {
-	name   string
-	label  string
-	secure bool
+	name      string
+	label     string
+	secure    bool
+	multiplex int // connections per member; 0: HTTP/1.1
 }
 
 var tandemModes = []tandemMode{
 	{name: "plain", label: "Tandem (plain: HTTP, no auth)"},
+	{name: "mux", label: "Tandem (plain, multiplexed: Go client over /v1/mux)", multiplex: etcdConnsPerMember},
 	{name: "secure", label: "Tandem (secure: TLS + auth)", secure: true},
+}
+
+// etcdConnsPerMember is the connections etcd's client opens per member in
+// this benchmark (bench/etcd's default).
+const etcdConnsPerMember = 4
+
+// how says how a Tandem mode is driven, for the report.
+func (m tandemMode) how() string {
+	if m.multiplex > 0 {
+		return fmt.Sprintf("Go client over multiplexed WebSocket connections (/v1/mux, %d per member)", m.multiplex)
+	}
+	return "REST API (package client, HTTP/1.1, one connection per client)"
+}
+
+// withClientOptions is a cluster whose Tandem targets use extra client
+// options (multiplexed mode).
+type withClientOptions struct {
+	cluster
+	opts []client.Option
+}
+
+func (c withClientOptions) target(balanced bool, extra ...client.Option) (bench.Target, func(), error) {
+	return c.cluster.target(balanced, append(slices.Clone(c.opts), extra...)...)
 }
 
 // benchAdminPassword is the admin password of the secure clusters this
@@ -133,8 +163,8 @@ type tandemCluster struct {
 	extra  []client.Option
 }
 
-func (c *tandemCluster) target(balanced bool) (bench.Target, func(), error) {
-	return tandemTarget(c.addrs, balanced, c.caFile, c.extra...)
+func (c *tandemCluster) target(balanced bool, extra ...client.Option) (bench.Target, func(), error) {
+	return tandemTarget(c.addrs, balanced, c.caFile, append(slices.Clone(c.extra), extra...)...)
 }
 
 func (c *tandemCluster) leader(ctx context.Context) (int, error) {
@@ -223,7 +253,7 @@ func tandemTarget(addrs []string, balanced bool, caFile string, extra ...client.
 	if err != nil {
 		return nil, nil, err
 	}
-	return bench.NewTandemTarget(c, bench.DefaultTable, balanced), func() {}, nil
+	return bench.NewTandemTarget(c, bench.DefaultTable, balanced), func() { c.Close() }, nil
 }
 
 // tandemLeader returns the index in addrs of the leader, as the first node
@@ -263,8 +293,8 @@ type externalTandem struct {
 	caFile string // -tandem-ca, for a secure cluster
 }
 
-func (c *externalTandem) target(balanced bool) (bench.Target, func(), error) {
-	return tandemTarget(c.addrs, balanced, c.caFile)
+func (c *externalTandem) target(balanced bool, extra ...client.Option) (bench.Target, func(), error) {
+	return tandemTarget(c.addrs, balanced, c.caFile, extra...)
 }
 
 func (c *externalTandem) pids() []int {

@@ -22,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 	var addrs, workload, caFile, contractFile string
 	var asJSON bool
 	var cpuProfile string
+	var multiplexConns int
 	var creds credFlags // auth_cmds.go
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -47,6 +48,9 @@ call.`,
 			cfg.ClientOptions = append(cfg.ClientOptions, creds.option())
 			if caFile != "" {
 				cfg.ClientOptions = append(cfg.ClientOptions, client.WithCAFile(caFile))
+			}
+			if multiplexConns > 0 {
+				cfg.ClientOptions = append(cfg.ClientOptions, client.WithMultiplex(multiplexConns))
 			}
 			cfg.Workload = bench.Workload(workload)
 			if contractFile != "" {
@@ -95,6 +99,7 @@ call.`,
 	fl.StringVar(&cfg.Table, "table", bench.DefaultTable, "table to use")
 	fl.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on one operation after this long")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key choices")
+	fl.IntVar(&multiplexConns, "multiplex", 0, "send the requests over this many multiplexed connections per node (GET /v1/mux); 0: HTTP/1.1, a connection per client")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file")
 	creds.register(cmd)

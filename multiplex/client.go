@@ -1,0 +1,242 @@
+package multiplex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// Conn is the client end of a multiplexed connection. Do may be called
+// from many goroutines at once: requests made while the connection is
+// busy writing go out together in the next message.
+type Conn struct {
+	ws *websocket.Conn
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan *Response
+	queue   []byte // frames waiting to be written
+	ends    []int  // where each queued frame ends
+	err     error  // why the connection failed; set once
+
+	wake chan struct{} // the writer has work (capacity 1)
+	done chan struct{} // closed when the connection fails
+}
+
+// DialOptions configure Dial.
+type DialOptions struct {
+	// HTTPClient makes the upgrade request (its transport's TLS
+	// configuration applies); default http.DefaultClient.
+	HTTPClient *http.Client
+	// Header is sent with the upgrade request: its Authorization header
+	// authenticates every request of the connection.
+	Header http.Header
+	// MaxMessage bounds one incoming message (default 64 MiB).
+	MaxMessage int64
+}
+
+// maxOutgoing bounds the frames written in one message. It is below every
+// server's MaxMessage default; a single larger frame goes alone.
+const maxOutgoing = 1 << 20
+
+// ErrClosed is returned by Do on a connection that was closed by Close.
+var ErrClosed = errors.New("multiplex: connection closed")
+
+// Dial opens a multiplexed connection: url is the upgrade endpoint, with
+// an http, https, ws or wss scheme.
+func Dial(ctx context.Context, url string, o DialOptions) (*Conn, error) {
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPClient:      o.HTTPClient,
+		HTTPHeader:      o.Header,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		if resp != nil {
+			ue := &UpgradeError{Status: resp.StatusCode, Header: resp.Header, Err: err}
+			if resp.Body != nil { // coder/websocket keeps the first KiB
+				ue.Body, _ = io.ReadAll(resp.Body)
+			}
+			return nil, ue
+		}
+		return nil, err
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = 64 << 20
+	}
+	ws.SetReadLimit(o.MaxMessage)
+	c := &Conn{
+		ws:      ws,
+		pending: map[uint64]chan *Response{},
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	go c.readLoop()
+	go c.writeLoop()
+	return c, nil
+}
+
+// UpgradeError is a refused upgrade: the server answered with Status,
+// Header and Body (its first KiB).
+type UpgradeError struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Err    error
+}
+
+func (e *UpgradeError) Error() string {
+	return fmt.Sprintf("multiplex: upgrade refused with status %d: %v", e.Status, e.Err)
+}
+
+func (e *UpgradeError) Unwrap() error { return e.Err }
+
+// Do sends r (its ID is assigned here) and waits for its response, ctx's
+// end or the connection's failure. After an error the request may or may
+// not have been served, as with an HTTP request whose connection breaks.
+func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
+	ch := make(chan *Response, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.nextID++
+	r.ID = c.nextID
+	c.pending[r.ID] = ch
+	c.queue = AppendRequest(c.queue, r)
+	c.ends = append(c.ends, len(c.queue))
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, r.ID)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	case <-c.done:
+		select {
+		case resp := <-ch: // answered just before the failure
+			return resp, nil
+		default:
+		}
+		return nil, c.Err()
+	}
+}
+
+// Err returns why the connection failed, or nil while it works.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Done is closed when the connection has failed or been closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Close closes the connection; requests waiting for a response fail.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// fail records the first error and wakes every waiter.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	c.pending = nil
+	close(c.done)
+}
+
+func (c *Conn) readLoop() {
+	for {
+		typ, msg, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.fail(fmt.Errorf("multiplex: connection lost: %w", err))
+			c.ws.CloseNow()
+			return
+		}
+		if typ != websocket.MessageBinary {
+			c.fail(errors.New("multiplex: the server sent a text message"))
+			c.ws.Close(websocket.StatusUnsupportedData, "binary messages only")
+			return
+		}
+		for len(msg) > 0 {
+			var resp Response
+			resp, msg, err = ReadResponse(msg)
+			if err != nil {
+				c.fail(err)
+				c.ws.Close(websocket.StatusProtocolError, clipReason(err.Error()))
+				return
+			}
+			c.mu.Lock()
+			ch := c.pending[resp.ID]
+			delete(c.pending, resp.ID)
+			c.mu.Unlock()
+			if ch != nil { // nil: its caller gave up
+				ch <- &resp
+			}
+		}
+	}
+}
+
+// writeLoop writes the queued frames, all that are queued at once when
+// they fit in maxOutgoing.
+func (c *Conn) writeLoop() {
+	var out []byte
+	var ends []int
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		// Callers tend to come together (one message answers many of
+		// them, and each sends its next request): let the others queue
+		// theirs before writing.
+		runtime.Gosched()
+		c.mu.Lock()
+		out, c.queue = c.queue, out[:0]
+		ends, c.ends = c.ends, ends[:0]
+		c.mu.Unlock()
+		start := 0
+		for start < len(out) {
+			// Cut at the last frame end within maxOutgoing (at least one
+			// frame).
+			end := start
+			for _, e := range ends {
+				if e <= start {
+					continue
+				}
+				if end > start && e-start > maxOutgoing {
+					break
+				}
+				end = e
+			}
+			if err := c.ws.Write(context.Background(), websocket.MessageBinary, out[start:end]); err != nil {
+				c.fail(fmt.Errorf("multiplex: connection lost: %w", err))
+				c.ws.CloseNow()
+				return
+			}
+			start = end
+		}
+		if cap(out) > 4*maxOutgoing {
+			out = nil
+		}
+	}
+}

@@ -1,0 +1,4 @@
+package multiplex
+
+// MaxFields exposes maxFields to the external tests.
+const MaxFields = maxFields
