@@ -235,9 +235,13 @@ func statsOf(h *Histogram, window time.Duration) OpStats {
 // ctx ends; failed operations during the run are counted in the Result, not
 // returned.
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	made := cfg.Target == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return Result{}, err
+	}
+	if t, ok := cfg.Target.(*TandemTarget); ok && made {
+		defer t.c.Close() // its multiplexed connections, if any
 	}
 	val := newValue(cfg.ValueSize, cfg.Seed)
 	if err := cfg.Target.Prepare(ctx); err != nil {

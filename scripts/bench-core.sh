@@ -9,6 +9,7 @@
 #   LOG_STORE=bolt scripts/bench-core.sh   # raft-boltdb instead of raft-wal
 #   CONTRACTS=1 scripts/bench-core.sh      # also the token contract workloads (issue 3)
 #   SECURE=1 scripts/bench-core.sh         # secure mode (HTTPS API, mTLS Raft, authentication) instead of --insecure
+#   MUX=4 scripts/bench-core.sh            # 4 multiplexed connections per node for the /v1/mux runs (0: none)
 #
 # The published figures are plain (--insecure), as the etcd comparison is.
 set -euo pipefail
@@ -59,11 +60,17 @@ sleep 1
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; log store: $LOG_STORE; secure: ${SECURE:-no}; $(date -u +%Y-%m-%dT%H:%MZ)"
 run() { # workload clients [extra bench flags]
   local w=$1 c=$2; shift 2
+  local how=http; [[ " $* " == *" --multiplex "* ]] && how=mux
   bin/tandem bench --addrs "$all" "${tls[@]}" --workload "$w" --clients "$c" --duration "$DURATION" \
     --warmup "$WARMUP" --keys "${KEYS:-100000}" --value-size 256 "$@" 2>/dev/null |
-    awk -v c="$c" '/^workload/{w=$2} /^ops\/s/{o=$2} /^latency/{l=$0; sub(/^latency +/, "", l)} /^errors/{e=$2} /^cold start/{cs=$0}
-      END{printf "%-18s C=%-4s %9.0f ops/s  %s  errors %s  %s\n", w, c, o, l, e, cs}'
+    awk -v c="$c" -v how="$how" '/^workload/{w=$2} /^ops\/s/{o=$2} /^latency/{l=$0; sub(/^latency +/, "", l)} /^errors/{e=$2} /^cold start/{cs=$0}
+      END{printf "%-18s %-4s C=%-4s %9.0f ops/s  %s  errors %s  %s\n", w, how, c, o, l, e, cs}'
 }
+# Each workload over HTTP/1.1 (a connection per client), then the C=64
+# ones through the Go client's multiplexed connections (MUX per node,
+# default 1; MUX=0 skips them).
+MUX=${MUX:-1}
+mux=(); if [ "$MUX" != 0 ]; then mux=(--multiplex "$MUX"); fi
 run write 1
 run write 16
 run write 64
@@ -71,9 +78,13 @@ run read-local 64
 run read-linearizable 64
 run mixed 64
 run tx 64
+if [ "$MUX" != 0 ]; then
+  for w in write read-local read-linearizable mixed tx; do run "$w" 64 "${mux[@]}"; done
+fi
 if [ -n "${CONTRACTS:-}" ]; then
   bin/tandem contract build ./examples/token -o "$data/token.wasm" >/dev/null
-  KEYS=10000 run transfer 64 --contract "$data/token.wasm"
-  KEYS=10000 run transfer-hot 64 --contract "$data/token.wasm"
-  KEYS=10000 run transfer-tx 64 --contract "$data/token.wasm"
+  for w in transfer transfer-hot transfer-tx; do
+    KEYS=10000 run "$w" 64 --contract "$data/token.wasm"
+    if [ "$MUX" != 0 ]; then KEYS=10000 run "$w" 64 --contract "$data/token.wasm" "${mux[@]}"; fi
+  done
 fi

@@ -232,7 +232,20 @@ func (a *applier) activateContract(name string, version uint64) error {
 
 // checkContractCondition checks a CondContract condition.
 func (a *applier) checkContractCondition(i int, c tandem.Condition) error {
-	info, err := readContract(a.b, c.Key)
+	var info *tandem.ContractInfo
+	var err error
+	if a.contractsChanged {
+		info, err = readContract(a.b, c.Key)
+	} else {
+		// No contract written by this batch yet: the committed state's
+		// info is the batch's, served from the decoding cache as calls
+		// read it. Reading it through the batch was 8% of the nodes' CPU
+		// under a transfer load, every node applying every call.
+		info, err = a.s.cachedContract(a.s.db, a.s.state.Load().index, c.Key)
+		if tandem.ErrorCode(err) == tandem.CodeNotFound {
+			info, err = nil, nil
+		}
+	}
 	if err != nil {
 		return err
 	}

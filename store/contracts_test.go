@@ -141,3 +141,76 @@ func TestViewContractCache(t *testing.T) {
 		t.Fatalf("Store.Contract right after a rollback: %+v, %v", c, err)
 	}
 }
+
+// TestContractConditionAtApply: a transaction conditioned on a contract's
+// active version holds exactly when that version is active, whether the
+// version changed in an earlier entry (the info comes from the decoding
+// cache), earlier in the same entry, or in the same batch of entries (the
+// info comes from the batch).
+func TestContractConditionAtApply(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	a := newApplier(t, s)
+	a.apply(createTable(tandem.TableSchema{Name: "t"}))
+	deploy := func(code string) tandem.Command {
+		return tandem.Command{Type: tandem.CmdDeployContract, Contract: &tandem.ContractDeploy{
+			Name: "c", Wasm: []byte(code), SHA256: tandem.WasmSHA256([]byte(code)),
+			Functions: []tandem.ContractFunction{{Name: "f"}},
+		}}
+	}
+	activate := func(v uint64) tandem.Command {
+		return tandem.Command{Type: tandem.CmdActivateContract, Name: "c", Version: v}
+	}
+	onVersion := func(v uint64) tandem.Command {
+		cmd := upsert("t", map[string]any{"id": "k", "v": v})
+		cmd.Tx.Conditions = []tandem.Condition{{Kind: tandem.CondContract, Key: "c", Version: v}}
+		return cmd
+	}
+	// results applies each group of commands as one entry, all entries in
+	// one batch, and returns whether each command succeeded.
+	results := func(entries ...[]tandem.Command) []bool {
+		t.Helper()
+		var les []store.LogEntry
+		for _, cmds := range entries {
+			les = append(les, a.entry(cmds...))
+		}
+		res, err := s.Apply(les)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok []bool
+		for _, r := range res {
+			for _, x := range r {
+				ok = append(ok, x.Err == nil)
+			}
+		}
+		return ok
+	}
+	cmds := func(c ...tandem.Command) []tandem.Command { return c }
+
+	if got := results(cmds(onVersion(1))); got[0] {
+		t.Fatal("a condition on a contract that does not exist held")
+	}
+	a.apply(deploy("one"))
+	a.apply(deploy("two"))
+	// From the cache: version 2 is active.
+	if got := results(cmds(onVersion(1)), cmds(onVersion(2))); got[0] || !got[1] {
+		t.Fatalf("after two deploys, conditions on 1 and 2: %v, want false true", got)
+	}
+	// A rollback earlier in the same entry, then in an earlier entry of
+	// the same batch.
+	if got := results(cmds(activate(1), onVersion(1), onVersion(2))); !got[0] || !got[1] || got[2] {
+		t.Fatalf("rollback then conditions in one entry: %v, want true true false", got)
+	}
+	if got := results(cmds(activate(2)), cmds(onVersion(2), onVersion(1))); !got[0] || !got[1] || got[2] {
+		t.Fatalf("activation then conditions in the next entry of the batch: %v, want true true false", got)
+	}
+	// And from the cache again, in later batches.
+	if got := results(cmds(onVersion(2), onVersion(1))); !got[0] || got[1] {
+		t.Fatalf("in a later batch: %v, want true false", got)
+	}
+	a.apply(activate(1))
+	if got := results(cmds(onVersion(1), onVersion(2))); !got[0] || got[1] {
+		t.Fatalf("after a rollback in an earlier batch: %v, want true false", got)
+	}
+}
