@@ -8,7 +8,7 @@
 // A store under test is a cluster: something that hands out load targets,
 // names its server processes (for CPU and memory from /proc), finds its
 // leader, and kills and restarts members. Tandem runs in each of its
-// modes (tandemModes); only plain mode exists yet, and the report lists
-// secure mode as not run. -smoke is the CI mode; TestSmoke runs it against
-// a cluster of tests/harness. See README.md.
+// modes (tandemModes: plain HTTP, plain through multiplexed connections,
+// secure). -smoke is the CI mode; TestSmoke runs it against a cluster of
+// tests/harness. See README.md.
 package main
