@@ -2,7 +2,7 @@
 # exactly what CI runs (.ci/run).
 
 GO ?= go
-PKGS_RACE := ./auth/... ./coalesce/... ./proposer/... ./fsm/... ./store/... ./consensus/... ./api/... ./node/... ./client/... ./bench/... ./pki/...
+PKGS_RACE := ./auth/... ./coalesce/... ./proposer/... ./fsm/... ./store/... ./consensus/... ./api/... ./node/... ./client/... ./bench/... ./pki/... ./multiplex/...
 
 .PHONY: build test check unit integration race bench chaos clean
 

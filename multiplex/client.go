@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -39,7 +40,17 @@ type DialOptions struct {
 	Header http.Header
 	// MaxMessage bounds one incoming message (default 64 MiB).
 	MaxMessage int64
+	// PingInterval is how often the connection is checked with a
+	// WebSocket ping, which must be answered within PingInterval too
+	// (default 5s; negative: never). Without it a connection to a node
+	// that vanished without a reset (power loss, a cut link) would hold
+	// every request sent on it until TCP gave up, many minutes later;
+	// over HTTP/1.1 each timed-out request closes its connection instead.
+	PingInterval time.Duration
 }
+
+// DefaultPingInterval is DialOptions.PingInterval's default.
+const DefaultPingInterval = 5 * time.Second
 
 // maxOutgoing bounds the frames written in one message. It is below every
 // server's MaxMessage default; a single larger frame goes alone.
@@ -78,7 +89,34 @@ func Dial(ctx context.Context, url string, o DialOptions) (*Conn, error) {
 	}
 	go c.readLoop()
 	go c.writeLoop()
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.PingInterval > 0 {
+		go c.pingLoop(o.PingInterval)
+	}
 	return c, nil
+}
+
+// pingLoop fails the connection when a ping goes unanswered.
+func (c *Conn) pingLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			c.fail(fmt.Errorf("multiplex: connection lost: no answer to a ping within %v: %w", every, err))
+			c.ws.CloseNow()
+			return
+		}
+	}
 }
 
 // UpgradeError is a refused upgrade: the server answered with Status,

@@ -939,3 +939,43 @@ func doAsync(ctx context.Context, c *multiplex.Conn, target string) <-chan error
 	}()
 	return errc
 }
+
+// TestPing: a peer that stops answering (here: it never reads again, so
+// no pong comes back, as from a node that vanished without a reset)
+// fails the connection and the requests waiting on it within about two
+// ping intervals; a peer that answers keeps the connection through many.
+func TestPing(t *testing.T) {
+	release := make(chan struct{})
+	silent := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		<-release
+	}))
+	defer close(release)
+	c := dial(t, silent, multiplex.DialOptions{PingInterval: 50 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Do(testCtx(t), &multiplex.Request{Method: "GET", Target: "/"})
+	if err == nil || !strings.Contains(err.Error(), "ping") {
+		t.Fatalf("Do on a silent peer: %v, want a failed ping", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the silent peer was noticed after %v", d)
+	}
+	waitDone(t, c)
+
+	// An answering server: pings every 20 ms for 200 ms change nothing.
+	srv := serve(t, &multiplex.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(w, "ok")
+	})})
+	live := dial(t, srv, multiplex.DialOptions{PingInterval: 20 * time.Millisecond})
+	if r := do(t, live, &multiplex.Request{Method: "GET", Target: "/"}); r.Status != 200 || string(r.Body) != "ok" {
+		t.Fatalf("through pings: %d %q", r.Status, r.Body)
+	}
+	if err := live.Err(); err != nil {
+		t.Fatalf("a live connection failed: %v", err)
+	}
+}

@@ -106,8 +106,18 @@ func newRun(t *testing.T, seed uint64, nodes int, network bool) *run {
 }
 
 // addMember registers a node of c.Nodes (not started by the run yet).
+//
+// Every other member's client sends over a multiplexed connection (GET
+// /v1/mux) instead of HTTP/1.1, so every fault also meets that transport:
+// a connection that breaks with its node, or hangs with a partition.
 func (r *run) addMember(n *harness.Node) *member {
-	cl, err := client.New([]string{n.URL()}, append(r.c.ClientOptions(), client.WithTimeout(r.opTimeout))...)
+	opts := append(r.c.ClientOptions(), client.WithTimeout(r.opTimeout))
+	r.mu.Lock()
+	if len(r.members)%2 == 1 {
+		opts = append(opts, client.WithMultiplex(1))
+	}
+	r.mu.Unlock()
+	cl, err := client.New([]string{n.URL()}, opts...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
