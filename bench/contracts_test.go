@@ -49,6 +49,9 @@ func TestContractWorkloads(t *testing.T) {
 			res, err := bench.Run(context.Background(), bench.Config{
 				Addrs: []string{addr}, Workload: w, Contract: wasm,
 				Clients: 4, Duration: 300 * time.Millisecond, Keys: 50,
+				// The deploy compiles a 4 MB module, which under the race
+				// detector on a busy machine took over the 30 s default.
+				Timeout: 3 * time.Minute,
 			})
 			if err != nil {
 				t.Fatal(err)
