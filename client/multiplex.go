@@ -116,7 +116,7 @@ func (c *Client) sendMux(ctx context.Context, base string, cl *call) (*reply, er
 	}
 	hdr := make(http.Header, len(resp.Header))
 	for _, f := range resp.Header {
-		hdr[http.CanonicalHeaderKey(f.Name)] = append(hdr[http.CanonicalHeaderKey(f.Name)], f.Value)
+		hdr.Add(f.Name, f.Value)
 	}
 	body := resp.Body
 	if resp.Status/100 != 2 && len(body) > maxErrorBody {
