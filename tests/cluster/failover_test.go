@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,6 +162,18 @@ func TestLeaderCrash(t *testing.T) {
 	if newLeader == leader {
 		t.Fatalf("the killed node %s is still reported leader", leader.ID)
 	}
+	// The survivors found the leader's Raft port closed and checked for a
+	// new leader without waiting for their follower timers
+	// (consensus/deadleader.go).
+	probed := 0
+	for _, n := range c.Nodes {
+		if n != leader && strings.Contains(readFile(t, n.LogPath()), deadLeaderLog) {
+			probed++
+		}
+	}
+	if probed == 0 {
+		t.Errorf("no survivor logged %q after the leader's SIGKILL", deadLeaderLog)
+	}
 
 	// The old leader restarts on its data and catches up.
 	c.Start(leader)
@@ -246,4 +260,71 @@ func TestLeaderCrash(t *testing.T) {
 			}
 		}
 	}
+}
+
+// deadLeaderLog is what a follower logs when its leader's Raft port
+// refuses connections.
+const deadLeaderLog = "the leader's Raft port refuses connections"
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPausedLeader stops the leader's process (SIGSTOP) for two seconds: its
+// port still completes TCP handshakes, so the followers must not take it
+// for dead, and elect a new leader on Raft's own timers; once resumed, the
+// old leader follows and the cluster converges with every write.
+func TestPausedLeader(t *testing.T) {
+	c := harness.Start(t, harness.Options{Nodes: 3})
+	cl := clusterClient(t, c, client.WithTimeout(5*time.Second))
+	ctx := t.Context()
+	createTable(t, cl, tandem.TableSchema{Name: "kv", Attributes: map[string]tandem.AttrType{"id": "string"}})
+	leader := c.Leader(10 * time.Second)
+	if _, err := cl.Put(ctx, "kv", "before", map[string]any{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.Pause(leader)
+	paused := time.Now()
+	var newLeader *harness.Node
+	waitFor(t, 20*time.Second, "a new leader while the old one is paused", func() string {
+		for _, n := range c.Nodes {
+			if n == leader {
+				continue
+			}
+			if st, err := c.NodeStatus(n); err == nil && st.Leader {
+				newLeader = n
+				return ""
+			}
+		}
+		return "no leader among the running nodes"
+	})
+	// Through the new leader: a request to the paused node would hang.
+	lc, err := client.New([]string{newLeader.URL()}, append(c.ClientOptions(), client.WithTimeout(5*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if _, err := lc.Put(ctx, "kv", "during", map[string]any{"v": 2}); err != nil {
+		t.Fatalf("write with the old leader paused: %v", err)
+	}
+	if d := time.Since(paused); d < 2*time.Second {
+		time.Sleep(2*time.Second - d)
+	}
+	c.Resume(leader)
+	for _, n := range c.Nodes {
+		if n != leader && strings.Contains(readFile(t, n.LogPath()), deadLeaderLog) {
+			t.Errorf("%s took the paused leader %s for dead: its log has %q", n.ID, leader.ID, deadLeaderLog)
+		}
+	}
+	t.Logf("new leader %s", newLeader.ID)
+	if _, err := cl.Put(ctx, "kv", "after", map[string]any{"v": 3}); err != nil {
+		t.Fatalf("write after the resume: %v", err)
+	}
+	c.WaitConverged(30 * time.Second)
+	requireSameOnAllNodes(t, c, cl)
 }
