@@ -214,6 +214,10 @@ func (s *Server) routes() {
 	h("POST /internal/v1/call", internal, s.nodeOnly(s.internalCall)) // one call: kept for followers of an older version
 	h("POST /internal/v1/calls", internal, s.nodeOnly(s.internalCalls))
 	h("GET /internal/v1/readindex", internal, s.nodeOnly(s.internalReadIndex))
+	// A member's multiplexed connection for its frequent internal calls
+	// (forwarded batches, read indexes); each request on it is checked as
+	// over HTTP: internal routes by the connection's node certificate.
+	h("GET /internal/v1/mux", internal, s.nodeOnly(s.multiplexed.ServeHTTP))
 	h("GET /internal/v1/status", internal, s.nodeOnly(s.internalStatus))
 }
 

@@ -50,7 +50,7 @@ func (n *Node) fetchLeaderReadIndex() (uint64, error) {
 				Index uint64 `json:"index"`
 			}
 			if err == nil { // else this node now leads: confirm the read itself
-				err = n.call(ctx, http.MethodGet, addr, "/internal/v1/readindex", nil, &out)
+				err = n.callMux(ctx, http.MethodGet, addr, "/internal/v1/readindex", nil, &out)
 			}
 			if err == nil {
 				return out.Index, nil

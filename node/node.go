@@ -81,6 +81,7 @@ type Node struct {
 	http     *http.Server
 	listener net.Listener
 	peers    *http.Client
+	pmux     *peerMux        // multiplexed connections for forwarded batches and read indexes
 	reads    *coalesce.Group // follower-side read index batching
 	ident    *pki.Identity   // nil with Insecure
 	scheme   string          // of calls to other nodes: https, or http with Insecure
@@ -141,6 +142,7 @@ func Open(opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.peers = newPeerClient(n.peerTLS())
+	n.pmux = newPeerMux(n.scheme, n.peers, opts.ID)
 
 	marker, err := tandem.EncodeEntry(&tandem.Entry{})
 	if err != nil {
@@ -284,6 +286,9 @@ func (n *Node) Close() error {
 		}
 		if n.proposer != nil {
 			n.proposer.Close()
+		}
+		if n.pmux != nil {
+			n.pmux.close() // after the proposer: its forwarded batches are done
 		}
 		if n.calls != nil {
 			n.calls.Close() // after the proposer, whose closing ends the calls this node runs itself

@@ -118,13 +118,19 @@ func (n *Node) send(ctx context.Context, hc *http.Client, method, addr, path str
 	if err != nil {
 		return nil, &peerError{sent: true, err: fmt.Errorf("node at %s: %w", addr, err)}
 	}
+	return nil, peerAnswerError(addr, path, resp.StatusCode, data)
+}
+
+// peerAnswerError is the error for another node's non-2xx answer to path:
+// its JSON error (see peerRefusal), or the status.
+func peerAnswerError(addr, path string, status int, body []byte) error {
 	var eb struct {
 		Error tandem.Error `json:"error"`
 	}
-	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		return nil, peerRefusal(path, &eb.Error)
+	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
+		return peerRefusal(path, &eb.Error)
 	}
-	return nil, &peerError{sent: true, err: fmt.Errorf("node at %s answered %s", addr, resp.Status)}
+	return &peerError{sent: true, err: fmt.Errorf("node at %s answered %d %s", addr, status, http.StatusText(status))}
 }
 
 // peerRefusal turns another node's refusal of an internal call (this node
@@ -193,7 +199,7 @@ func (n *Node) Forward(ctx context.Context, cmds []tandem.Command) ([]tandem.Res
 			return nil, err
 		}
 		var resp api.ProposeResponse
-		err = n.call(ctx, http.MethodPost, addr, "/internal/v1/propose", body, &resp)
+		err = n.callMux(ctx, http.MethodPost, addr, "/internal/v1/propose", body, &resp)
 		if err == nil {
 			res := make([]tandem.Result, len(resp.Results))
 			for i, r := range resp.Results {
