@@ -50,6 +50,12 @@ func (s *Store) Apply(entries []LogEntry) ([][]tandem.Result, error) {
 	st := *s.state.Load()
 	results := make([][]tandem.Result, len(entries))
 	var a *applier
+	committed := false
+	defer func() {
+		if a != nil && !committed {
+			s.recs.clear() // it holds writes of the batch that was dropped
+		}
+	}()
 	for i := range entries {
 		e := &entries[i]
 		if e.Index <= st.index {
@@ -98,6 +104,7 @@ func (s *Store) Apply(entries []LogEntry) ([][]tandem.Result, error) {
 	if err := a.b.Commit(pebble.NoSync); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
+	committed = true
 	if a.contractsChanged {
 		s.bumpContracts(st.index)
 	}

@@ -142,5 +142,6 @@ func (a *applier) dropTable(name string) error {
 		}
 	}
 	a.schemas[name] = nil
+	a.s.recs.clear() // the range deletes bypass it
 	return nil
 }

@@ -173,6 +173,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if s.closed {
 		return closedError()
 	}
+	s.recs.clear()
 	// Mark, then wipe everything but the marker, in one synced batch.
 	b := s.db.NewBatch()
 	marker := []byte(keyRestoring)

@@ -31,6 +31,9 @@ type Store struct {
 
 	// applyMu serialises Apply, Snapshot and Restore.
 	applyMu sync.Mutex
+	// recs is the applier's cache of recently written records; guarded
+	// by applyMu.
+	recs recordCache
 	// restoring is held for writing by Restore and for reading by every
 	// reader (Get, Query, Table, Tables, Nodes), so that no read sees the
 	// state half replaced: a read waits for a restore to finish.

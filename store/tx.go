@@ -34,6 +34,9 @@ func (w *txWriter) get(key []byte) ([]byte, bool, error) {
 		pw := &w.writes[i]
 		return pw.val, !pw.del, nil
 	}
+	if v, found, ok := w.a.s.recs.get(key); ok {
+		return v, found, nil
+	}
 	v, err := get(w.a.b, key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -65,6 +68,7 @@ func (w *txWriter) flush() error {
 		if err != nil {
 			return err
 		}
+		w.a.s.recs.set(pw.key, pw.val, pw.del)
 	}
 	return nil
 }
