@@ -85,7 +85,7 @@ func (p *muxPool) close() {
 	for _, cs := range p.conns {
 		for _, c := range cs {
 			if c != nil {
-				c.Close()
+				c.CloseNow() // a node that is down would hold Close for 5 s
 			}
 		}
 	}

@@ -184,9 +184,17 @@ func (c *Conn) Err() error {
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection; requests waiting for a response fail.
+// It waits (up to 5 s) for the server to acknowledge the close.
 func (c *Conn) Close() error {
 	c.fail(ErrClosed)
 	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// CloseNow closes the connection at once, without waiting for the server:
+// for shutting down when the server may be gone.
+func (c *Conn) CloseNow() error {
+	c.fail(ErrClosed)
+	return c.ws.CloseNow()
 }
 
 // fail records the first error and wakes every waiter.

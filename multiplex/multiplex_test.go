@@ -979,3 +979,32 @@ func TestPing(t *testing.T) {
 		t.Fatalf("a live connection failed: %v", err)
 	}
 }
+
+// TestConnCloseNow: on a peer that never answers the closing handshake
+// (as one that vanished), CloseNow returns at once where Close would wait
+// its 5 s for the peer, and fails the waiting requests as Close does.
+func TestConnCloseNow(t *testing.T) {
+	release := make(chan struct{})
+	silent := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		<-release
+	}))
+	defer close(release)
+	c := dial(t, silent, multiplex.DialOptions{PingInterval: -1})
+	errc := doAsync(testCtx(t), c, "/")
+	start := time.Now()
+	if err := c.CloseNow(); err != nil {
+		t.Fatalf("CloseNow: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("CloseNow took %v: it waited for the silent peer", d)
+	}
+	if err := recv(t, errc, "Do to fail"); !errors.Is(err, multiplex.ErrClosed) {
+		t.Fatalf("pending Do: %v, want ErrClosed", err)
+	}
+	waitDone(t, c)
+}

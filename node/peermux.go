@@ -104,7 +104,7 @@ func (p *peerMux) close() {
 	p.conns, p.closed = nil, true
 	p.mu.Unlock()
 	for _, c := range conns {
-		c.Close()
+		c.CloseNow() // the peer may be gone: Close would wait for it
 	}
 }
 

@@ -194,8 +194,17 @@ func TestPeerMuxRedialsAfterFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The leader closes its multiplexed connections (as a restarting node
-	// does): the next call finds the connection failed and dials again.
+	// does): once this node has seen it, the next call finds the
+	// connection failed and dials again.
+	n.pmux.mu.Lock()
+	c0 := n.pmux.conns[l.addr()]
+	n.pmux.mu.Unlock()
 	l.restart()
+	select {
+	case <-c0.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not fail after the leader closed it")
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	var err error
 	for err = call(); err != nil && time.Now().Before(deadline); err = call() {
