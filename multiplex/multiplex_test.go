@@ -940,13 +940,12 @@ func doAsync(ctx context.Context, c *multiplex.Conn, target string) <-chan error
 	return errc
 }
 
-// TestPing: a peer that stops answering (here: it never reads again, so
-// no pong comes back, as from a node that vanished without a reset)
-// fails the connection and the requests waiting on it within about two
-// ping intervals; a peer that answers keeps the connection through many.
-func TestPing(t *testing.T) {
+// silentPeer is a server that accepts a WebSocket connection and then
+// never reads from it again, as a node that vanished without a reset.
+func silentPeer(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
-	silent := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	t.Cleanup(func() { close(release) })
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -954,7 +953,14 @@ func TestPing(t *testing.T) {
 		defer ws.CloseNow()
 		<-release
 	}))
-	defer close(release)
+}
+
+// TestPing: a peer that stops answering (here: it never reads again, so
+// no pong comes back, as from a node that vanished without a reset)
+// fails the connection and the requests waiting on it within about two
+// ping intervals; a peer that answers keeps the connection through many.
+func TestPing(t *testing.T) {
+	silent := silentPeer(t)
 	c := dial(t, silent, multiplex.DialOptions{PingInterval: 50 * time.Millisecond})
 	start := time.Now()
 	_, err := c.Do(testCtx(t), &multiplex.Request{Method: "GET", Target: "/"})
@@ -984,16 +990,7 @@ func TestPing(t *testing.T) {
 // (as one that vanished), CloseNow returns at once where Close would wait
 // its 5 s for the peer, and fails the waiting requests as Close does.
 func TestConnCloseNow(t *testing.T) {
-	release := make(chan struct{})
-	silent := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		<-release
-	}))
-	defer close(release)
+	silent := silentPeer(t)
 	c := dial(t, silent, multiplex.DialOptions{PingInterval: -1})
 	errc := doAsync(testCtx(t), c, "/")
 	start := time.Now()
