@@ -54,7 +54,8 @@ type leaderWatch struct {
 	jitter     func(max time.Duration) time.Duration
 	onDead     func(leaderID string) // once per dead leader, for the log
 
-	// The current episode: one leader, silent for longer than probeAfter.
+	// The current episode: one leader, silent for longer than probeAfter
+	// (leader is empty between episodes).
 	leader    string
 	refused   bool
 	delay     time.Duration // timeout + this episode's jitter
@@ -76,9 +77,12 @@ func newLeaderWatch(timeout time.Duration) *leaderWatch {
 // It reports whether it kicked.
 func (w *leaderWatch) step(now time.Time, state raft.RaftState, leaderAddr, leaderID string, lastContact time.Time) bool {
 	silence := now.Sub(lastContact)
-	if state != raft.Follower || leaderAddr == "" || silence < w.probeAfter || leaderAddr != w.leader {
-		w.reset(leaderAddr)
+	if state != raft.Follower || leaderAddr == "" || silence < w.probeAfter {
+		w.leader = "" // no episode
 		return false
+	}
+	if leaderAddr != w.leader {
+		w.begin(leaderAddr)
 	}
 	if !w.refused && now.Sub(w.lastProbe) >= probeEvery {
 		w.lastProbe = now
@@ -93,11 +97,8 @@ func (w *leaderWatch) step(now time.Time, state raft.RaftState, leaderAddr, lead
 	return w.kick() == nil
 }
 
-// reset starts a new episode for leaderAddr.
-func (w *leaderWatch) reset(leaderAddr string) {
-	if w.leader == leaderAddr && !w.refused && w.lastProbe.IsZero() && w.delay != 0 {
-		return // nothing happened in this episode yet
-	}
+// begin starts an episode: leaderAddr has been silent for probeAfter.
+func (w *leaderWatch) begin(leaderAddr string) {
 	w.leader, w.refused = leaderAddr, false
 	w.lastProbe, w.lastKick = time.Time{}, time.Time{}
 	w.delay = w.timeout

@@ -122,8 +122,7 @@ func runFailoverRestarts(t *testing.T, args []string, rounds int) {
 	}
 	suffixes := 0
 	for _, n := range c.Nodes {
-		b, _ := os.ReadFile(n.LogPath())
-		suffixes += strings.Count(string(b), "clearing log suffix")
+		suffixes += strings.Count(n.ReadLog(), "clearing log suffix")
 	}
 	t.Logf("Raft cleared a log suffix %d times on restarted nodes", suffixes)
 	stop.Store(true)
@@ -132,7 +131,7 @@ func runFailoverRestarts(t *testing.T, args []string, rounds int) {
 		if exited, err := n.Exited(); exited {
 			t.Fatalf("%s exited (%v); log tail:\n%s", n.ID, err, harness.Tail(n.LogPath(), 30))
 		}
-		if b, _ := os.ReadFile(n.LogPath()); strings.Contains(string(b), "panic") {
+		if strings.Contains(n.ReadLog(), "panic") {
 			t.Fatalf("%s logged a panic; log tail:\n%s", n.ID, harness.Tail(n.LogPath(), 30))
 		}
 	}

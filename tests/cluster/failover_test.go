@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -167,7 +166,7 @@ func TestLeaderCrash(t *testing.T) {
 	// (consensus/deadleader.go).
 	probed := 0
 	for _, n := range c.Nodes {
-		if n != leader && strings.Contains(readFile(t, n.LogPath()), deadLeaderLog) {
+		if n != leader && strings.Contains(n.ReadLog(), deadLeaderLog) {
 			probed++
 		}
 	}
@@ -266,15 +265,6 @@ func TestLeaderCrash(t *testing.T) {
 // refuses connections.
 const deadLeaderLog = "the leader's Raft port refuses connections"
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestPausedLeader stops the leader's process (SIGSTOP) for two seconds: its
 // port still completes TCP handshakes, so the followers must not take it
 // for dead, and elect a new leader on Raft's own timers; once resumed, the
@@ -317,7 +307,7 @@ func TestPausedLeader(t *testing.T) {
 	}
 	c.Resume(leader)
 	for _, n := range c.Nodes {
-		if n != leader && strings.Contains(readFile(t, n.LogPath()), deadLeaderLog) {
+		if n != leader && strings.Contains(n.ReadLog(), deadLeaderLog) {
 			t.Errorf("%s took the paused leader %s for dead: its log has %q", n.ID, leader.ID, deadLeaderLog)
 		}
 	}

@@ -46,8 +46,7 @@ func waitExit(t *testing.T, n *harness.Node, d time.Duration) string {
 	deadline := time.Now().Add(d)
 	for {
 		if exited, _ := n.Exited(); exited {
-			b, _ := os.ReadFile(n.LogPath())
-			return string(b)
+			return n.ReadLog()
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("node %s still runs after %v; log:\n%s", n.ID, d, harness.Tail(n.LogPath(), 20))

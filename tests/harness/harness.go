@@ -338,6 +338,12 @@ func (n *Node) Exited() (bool, error) {
 // LogPath is the node's log file (every start appends to it).
 func (n *Node) LogPath() string { return filepath.Join(n.Dir, "node.log") }
 
+// ReadLog returns the node's whole log so far ("" if there is none yet).
+func (n *Node) ReadLog() string {
+	b, _ := os.ReadFile(n.LogPath())
+	return string(b)
+}
+
 // Kill sends SIGKILL (a crash: nothing is flushed) and waits for the exit.
 func (c *Cluster) Kill(n *Node) { c.signalAndWait(n, syscall.SIGKILL) }
 
