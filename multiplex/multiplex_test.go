@@ -972,12 +972,14 @@ func TestPing(t *testing.T) {
 	}
 	waitDone(t, c)
 
-	// An answering server: pings every 20 ms for 200 ms change nothing.
+	// An answering server: pings every 100 ms for 600 ms change nothing.
+	// (With 20 ms a pong delayed by a loaded CI machine failed the
+	// connection: the deadline is the interval.)
 	srv := serve(t, &multiplex.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond)
 		io.WriteString(w, "ok")
 	})})
-	live := dial(t, srv, multiplex.DialOptions{PingInterval: 20 * time.Millisecond})
+	live := dial(t, srv, multiplex.DialOptions{PingInterval: 100 * time.Millisecond})
 	if r := do(t, live, &multiplex.Request{Method: "GET", Target: "/"}); r.Status != 200 || string(r.Body) != "ok" {
 		t.Fatalf("through pings: %d %q", r.Status, r.Body)
 	}
