@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/segment"
 
 	"github.com/tandemdb/tandem/coalesce"
 )
@@ -153,11 +154,15 @@ func Open(opts Options) (*Raft, error) {
 		if err := os.MkdirAll(walDir, 0o700); err != nil {
 			return nil, err
 		}
-		w, err := raftwal.Open(walDir, raftwal.WithLogger(hlog))
+		segs := newZeroedSegments(walDir, opts.Logger)
+		w, err := raftwal.Open(walDir, raftwal.WithLogger(hlog),
+			raftwal.WithSegmentSize(segmentSize),
+			raftwal.WithSegmentFiler(segment.NewFiler(walDir, segs)))
 		if err != nil {
+			segs.Close()
 			return nil, fmt.Errorf("consensus: open raft-wal: %w", err)
 		}
-		logs, stable, closer = w, w, w
+		logs, stable, closer = w, w, walCloser{w, segs}
 	case "bolt":
 		b, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.Dir, "raft.db")})
 		if err != nil {
