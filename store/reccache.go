@@ -31,8 +31,14 @@ func (c *recordCache) set(key []byte, val []byte, del bool) {
 	if !strings.HasPrefix(string(key), prefixRecord) {
 		return
 	}
-	if c.m == nil || len(c.m) >= maxCached {
+	switch {
+	case c.m == nil:
 		c.m = make(map[string][]byte)
+	case len(c.m) >= maxCached:
+		// clear keeps the map's table: refilling it does not grow it
+		// again, step by step (the growth was 3% of a node's CPU under
+		// write load).
+		clear(c.m)
 	}
 	if del {
 		val = nil
