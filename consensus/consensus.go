@@ -154,7 +154,7 @@ func Open(opts Options) (*Raft, error) {
 		if err := os.MkdirAll(walDir, 0o700); err != nil {
 			return nil, err
 		}
-		segs := newZeroedSegments(walDir, opts.Logger)
+		segs := newZeroedSegments(walDir, segmentSize, opts.Logger)
 		w, err := raftwal.Open(walDir, raftwal.WithLogger(hlog),
 			raftwal.WithSegmentSize(segmentSize),
 			raftwal.WithSegmentFiler(segment.NewFiler(walDir, segs)))

@@ -53,8 +53,9 @@ const (
 // otherwise falls back to raft-wal's fallocate, which is only slower.
 type zeroedSegments struct {
 	*walfs.FS
-	dir string
-	log *slog.Logger
+	dir  string
+	size uint64 // of the segments raft-wal creates: the spare's size
+	log  *slog.Logger
 
 	mu        sync.Mutex
 	spareSize uint64 // size of the complete spare file; 0: none
@@ -78,8 +79,8 @@ func (c walCloser) Close() error {
 
 // newZeroedSegments returns the file system for the WAL in dir. It keeps a
 // complete spare left by an earlier run and removes an incomplete one.
-func newZeroedSegments(dir string, log *slog.Logger) *zeroedSegments {
-	z := &zeroedSegments{FS: walfs.New(), dir: dir, log: log}
+func newZeroedSegments(dir string, size uint64, log *slog.Logger) *zeroedSegments {
+	z := &zeroedSegments{FS: walfs.New(), dir: dir, size: size, log: log}
 	_ = os.Remove(filepath.Join(dir, spareTmpName))
 	if fi, err := os.Stat(filepath.Join(dir, spareName)); err == nil && fi.Mode().IsRegular() {
 		z.spareSize = uint64(fi.Size())
@@ -164,12 +165,13 @@ func (z *zeroedSegments) noSegments() bool {
 }
 
 func (z *zeroedSegments) watch(f types.WritableFile, size uint64) types.WritableFile {
-	return &watchedFile{WritableFile: f, z: z, half: int64(size / 2), size: size}
+	return &watchedFile{WritableFile: f, z: z, half: int64(size / 2)}
 }
 
-// prepare zeroes a spare segment of size in the background, unless one is
-// ready or on its way.
-func (z *zeroedSegments) prepare(size uint64) {
+// prepare zeroes a spare segment in the background, unless one is ready or
+// on its way.
+func (z *zeroedSegments) prepare() {
+	size := z.size
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if z.closed || z.preparing || z.spareSize == size || size == 0 || size > 1<<30 {
@@ -277,7 +279,6 @@ type watchedFile struct {
 	types.WritableFile
 	z         *zeroedSegments
 	half      int64
-	size      uint64
 	triggered bool
 }
 
@@ -285,7 +286,7 @@ func (f *watchedFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.WritableFile.WriteAt(p, off)
 	if !f.triggered && off+int64(n) >= f.half {
 		f.triggered = true
-		f.z.prepare(f.size)
+		f.z.prepare()
 	}
 	return n, err
 }

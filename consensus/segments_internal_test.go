@@ -68,7 +68,7 @@ func TestZeroedSegmentsFirstIsWritten(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, "control"))
 
-	z := newZeroedSegments(dir, quietLogger())
+	z := newZeroedSegments(dir, testSegSize, quietLogger())
 	defer z.Close()
 	f, err := z.Create(dir, "00000000000000000001-0000000000000000.wal", testSegSize)
 	if err != nil {
@@ -84,7 +84,7 @@ func TestZeroedSegmentsFirstIsWritten(t *testing.T) {
 
 func TestZeroedSegmentsCreateExisting(t *testing.T) {
 	dir := t.TempDir()
-	z := newZeroedSegments(dir, quietLogger())
+	z := newZeroedSegments(dir, testSegSize, quietLogger())
 	defer z.Close()
 	name := "00000000000000000001-0000000000000000.wal"
 	f, err := z.Create(dir, name, testSegSize)
@@ -116,7 +116,7 @@ func waitSpare(t *testing.T, dir string, size int64) os.FileInfo {
 // background; the next Create takes it (the same file, renamed).
 func TestZeroedSegmentsSpareBecomesNextSegment(t *testing.T) {
 	dir := t.TempDir()
-	z := newZeroedSegments(dir, quietLogger())
+	z := newZeroedSegments(dir, testSegSize, quietLogger())
 	defer z.Close()
 	first, err := z.Create(dir, "00000000000000000001-0000000000000000.wal", testSegSize)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestZeroedSegmentsRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := newZeroedSegments(dir, quietLogger())
+	z := newZeroedSegments(dir, testSegSize, quietLogger())
 	defer z.Close()
 	if _, err := os.Stat(filepath.Join(dir, spareTmpName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the incomplete spare was not removed (stat: %v)", err)
@@ -214,7 +214,7 @@ func TestWALOverZeroedSegments(t *testing.T) {
 	dir := t.TempDir()
 	const segSize = 256 << 10
 	open := func() (*raftwal.WAL, *zeroedSegments) {
-		z := newZeroedSegments(dir, quietLogger())
+		z := newZeroedSegments(dir, segSize, quietLogger())
 		w, err := raftwal.Open(dir, raftwal.WithSegmentSize(segSize), raftwal.WithSegmentFiler(segment.NewFiler(dir, z)))
 		if err != nil {
 			t.Fatal(err)
@@ -262,4 +262,26 @@ func TestWALOverZeroedSegments(t *testing.T) {
 	if err := w.StoreLog(&raft.Log{Index: n + 1, Term: 1, Data: data(n + 1)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The tail segment reopened after a restart may be of another size (an
+// older release's 64 MiB): its writes still prepare a spare of the size
+// raft-wal now asks for.
+func TestZeroedSegmentsReopenedTailPreparesSpare(t *testing.T) {
+	dir := t.TempDir()
+	name := "00000000000000000001-0000000000000000.wal"
+	if err := zeroFile(filepath.Join(dir, name), 1<<20, os.O_CREATE|os.O_WRONLY, 0); err != nil {
+		t.Fatal(err)
+	}
+	z := newZeroedSegments(dir, testSegSize, quietLogger())
+	defer z.Close()
+	f, err := z.OpenWriter(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("entry"), 1<<19); err != nil {
+		t.Fatal(err)
+	}
+	waitSpare(t, dir, testSegSize)
 }
