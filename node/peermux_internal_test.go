@@ -24,6 +24,13 @@ type recordingProposer struct {
 	reject  map[string]error
 }
 
+// count returns how many batches it has answered.
+func (p *recordingProposer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.batches
+}
+
 func (p *recordingProposer) Propose(ctx context.Context, cmd tandem.Command) (tandem.Result, error) {
 	return tandem.Result{}, errors.New("not used")
 }
@@ -145,8 +152,8 @@ func TestPeerMuxSharesOneConnection(t *testing.T) {
 	if u, p := l.upgrades.Load(), l.plain.Load(); u != 1 || p != 0 {
 		t.Fatalf("%d upgrades and %d plain requests, want 1 and 0", u, p)
 	}
-	if l.prop.batches != 50 {
-		t.Fatalf("the leader saw %d batches, want 50", l.prop.batches)
+	if n := l.prop.count(); n != 50 {
+		t.Fatalf("the leader saw %d batches, want 50", n)
 	}
 
 	// An error answer comes back as the leader's JSON error.
@@ -252,7 +259,7 @@ func TestPeerMuxRefusedUpgrade(t *testing.T) {
 	if tandem.ErrorCode(err) != tandem.CodeUnavailable || !strings.Contains(err.Error(), "not a member") {
 		t.Fatalf("refused upgrade: %v, want unavailable naming the refusal", err)
 	}
-	if l.prop.batches != 0 || l.plain.Load() != 0 {
-		t.Fatalf("the batch reached the leader (%d batches, %d plain requests)", l.prop.batches, l.plain.Load())
+	if n := l.prop.count(); n != 0 || l.plain.Load() != 0 {
+		t.Fatalf("the batch reached the leader (%d batches, %d plain requests)", n, l.plain.Load())
 	}
 }
