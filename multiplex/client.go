@@ -260,19 +260,16 @@ func (c *Conn) writeLoop() {
 		out, c.queue = c.queue, out[:0]
 		ends, c.ends = c.ends, ends[:0]
 		c.mu.Unlock()
-		start := 0
+		// Cut at the last frame end within maxOutgoing (at least one
+		// frame per message); i walks ends once over all the messages.
+		start, i := 0, 0
 		for start < len(out) {
-			// Cut at the last frame end within maxOutgoing (at least one
-			// frame).
 			end := start
-			for _, e := range ends {
-				if e <= start {
-					continue
-				}
-				if end > start && e-start > maxOutgoing {
+			for ; i < len(ends); i++ {
+				if end > start && ends[i]-start > maxOutgoing {
 					break
 				}
-				end = e
+				end = ends[i]
 			}
 			if err := c.ws.Write(context.Background(), websocket.MessageBinary, out[start:end]); err != nil {
 				c.fail(fmt.Errorf("multiplex: connection lost: %w", err))
