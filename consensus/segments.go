@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -89,7 +90,8 @@ func newZeroedSegments(dir string, size uint64, log *slog.Logger) *zeroedSegment
 	return z
 }
 
-// Close waits for a spare being prepared; later preparations do not start.
+// Close stops a spare being prepared and waits for it; later preparations
+// do not start.
 func (z *zeroedSegments) Close() {
 	z.mu.Lock()
 	z.closed = true
@@ -121,7 +123,7 @@ func (z *zeroedSegments) Create(dir, name string, size uint64) (types.WritableFi
 	if size > 0 && size <= 1<<30 && dir == z.dir && z.noSegments() {
 		// The first segment of a new log: zeroing it here costs the
 		// node's start a few tens of milliseconds, before any write.
-		if err := zeroFile(path, size, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0); err != nil {
+		if err := zeroFile(path, size, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0, nil); err != nil {
 			_ = os.Remove(path)
 			return nil, err
 		}
@@ -189,7 +191,7 @@ func (z *zeroedSegments) prepare() {
 			z.spareSize = size
 		}
 		z.mu.Unlock()
-		if err != nil {
+		if err != nil && !errors.Is(err, errStopped) {
 			z.log.Warn("raft log: cannot prepare the next segment; it will be preallocated", "err", err)
 		}
 	}()
@@ -198,7 +200,7 @@ func (z *zeroedSegments) prepare() {
 func (z *zeroedSegments) makeSpare(size uint64) error {
 	tmp := filepath.Join(z.dir, spareTmpName)
 	_ = os.Remove(filepath.Join(z.dir, spareName)) // one of another size
-	if err := zeroFile(tmp, size, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, spacing); err != nil {
+	if err := zeroFile(tmp, size, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, spacing, z.isClosed); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
@@ -208,11 +210,21 @@ func (z *zeroedSegments) makeSpare(size uint64) error {
 	return syncDir(z.dir)
 }
 
+func (z *zeroedSegments) isClosed() bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.closed
+}
+
+// errStopped ends a background preparation when the log closes.
+var errStopped = errors.New("closing")
+
 // zeroFile writes size zero bytes to a file, syncing each MiB, so that no
 // large fsync sits in the disk's queue ahead of the log's own. With pause
 // set it waits that long between MiBs: a background preparation then
-// takes a fraction of the disk, not all of it.
-func zeroFile(path string, size uint64, flag int, pause time.Duration) error {
+// takes a fraction of the disk, not all of it. It gives up with errStopped
+// when stop (if any) says so between MiBs.
+func zeroFile(path string, size uint64, flag int, pause time.Duration, stop func() bool) error {
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return err
@@ -232,6 +244,10 @@ func zeroFile(path string, size uint64, flag int, pause time.Duration) error {
 		written += n
 		if pause > 0 && written < size {
 			time.Sleep(pause)
+		}
+		if stop != nil && written < size && stop() {
+			_ = f.Close()
+			return errStopped
 		}
 	}
 	return f.Close()

@@ -179,7 +179,7 @@ func TestZeroedSegmentsRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001-0000000000000000.wal"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := zeroFile(filepath.Join(dir, spareName), testSegSize, os.O_CREATE|os.O_WRONLY, 0); err != nil {
+	if err := zeroFile(filepath.Join(dir, spareName), testSegSize, os.O_CREATE|os.O_WRONLY, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, spareTmpName), make([]byte, 100), 0o644); err != nil {
@@ -271,7 +271,7 @@ func TestWALOverZeroedSegments(t *testing.T) {
 func TestZeroedSegmentsReopenedTailPreparesSpare(t *testing.T) {
 	dir := t.TempDir()
 	name := "00000000000000000001-0000000000000000.wal"
-	if err := zeroFile(filepath.Join(dir, name), 1<<20, os.O_CREATE|os.O_WRONLY, 0); err != nil {
+	if err := zeroFile(filepath.Join(dir, name), 1<<20, os.O_CREATE|os.O_WRONLY, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	z := newZeroedSegments(dir, testSegSize, quietLogger())
@@ -313,7 +313,7 @@ func benchmarkSegmentSync(b *testing.B, kind string, writeSize int) {
 	var err error
 	if kind == "zeroed" {
 		path := filepath.Join(dir, name)
-		if err := zeroFile(path, size, os.O_CREATE|os.O_WRONLY, 0); err != nil {
+		if err := zeroFile(path, size, os.O_CREATE|os.O_WRONLY, 0, nil); err != nil {
 			b.Fatal(err)
 		}
 		f, err = os.OpenFile(path, os.O_RDWR, 0)
@@ -345,4 +345,34 @@ func processCPU(b *testing.B) int64 {
 		b.Fatal(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// Closing the log stops a spare being zeroed (it would hold the node's
+// shutdown for the whole preparation) and leaves no partial file behind.
+func TestZeroedSegmentsCloseStopsPreparation(t *testing.T) {
+	dir := t.TempDir()
+	// 64 MiB, with a pause after each MiB: at least 630 ms of work.
+	z := newZeroedSegments(dir, 64<<20, quietLogger())
+	z.prepare()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, spareTmpName)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the preparation did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	z.Close()
+	for _, name := range []string{spareName, spareTmpName} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after Close (stat: %v)", name, err)
+		}
+	}
+	z.prepare() // after Close: nothing starts
+	z.wg.Wait()
+	if _, err := os.Stat(filepath.Join(dir, spareTmpName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a preparation started after Close (stat: %v)", err)
+	}
 }
