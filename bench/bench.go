@@ -72,6 +72,12 @@ type Config struct {
 	// NoPreload skips the preload of the key space before read workloads,
 	// for a caller that knows every key has been written already.
 	NoPreload bool
+	// PreloadRate, if positive, paces the preload to about this many keys
+	// per second. A burst of writes can leave a store slower for the
+	// reads that follow than its steady state is: etcd 3.4 copies its
+	// backend's read buffer on every serializable read, and the copy is as
+	// long as the largest burst the buffer has held (bench/compare/README.md).
+	PreloadRate int
 	// Table is the table the default target uses, default "bench". Run
 	// creates it with primary key "id" (string) and attribute "v"
 	// (string), or keeps it if it exists with that shape.

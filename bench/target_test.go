@@ -118,3 +118,34 @@ func TestRunTarget(t *testing.T) {
 		t.Errorf("read-local: errors %v, reads %v, %d preload txs", res.Errors, m.reads, m.txs)
 	}
 }
+
+// TestPreloadRate: a paced preload still loads every key, and hands out
+// its batches no faster than the rate (a lower bound on its duration: the
+// last batch of 7 keys may start at (keys-7)/rate seconds, not before).
+func TestPreloadRate(t *testing.T) {
+	m := &memTarget{data: make(map[string]int), reads: make(map[bench.Consistency]int)}
+	const keys, rate = 700, 2000
+	began := time.Now()
+	if err := bench.Preload(context.Background(), bench.Config{Target: m, Keys: keys, Clients: 4, ValueSize: 10, PreloadRate: rate}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	if len(m.data) != keys {
+		t.Fatalf("preloaded %d keys, want %d", len(m.data), keys)
+	}
+	if min := time.Duration(float64(keys-7) / rate * float64(time.Second)); took < min {
+		t.Fatalf("preload of %d keys at %d/s took %v, less than %v", keys, rate, took, min)
+	}
+	// Cancelled while it waits for its next batch: it stops, with the
+	// context's error.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	m2 := &memTarget{data: make(map[string]int), reads: make(map[bench.Consistency]int)}
+	err := bench.Preload(ctx, bench.Config{Target: m2, Keys: 7000, Clients: 4, ValueSize: 10, PreloadRate: 1000})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled paced preload: %v, want context.DeadlineExceeded", err)
+	}
+	if n := len(m2.data); n == 0 || n >= 7000 {
+		t.Fatalf("cancelled paced preload loaded %d of 7000 keys", n)
+	}
+}

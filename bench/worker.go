@@ -221,17 +221,33 @@ func preload(parent context.Context, cfg *Config, val []byte) error {
 	defer tick.Stop()
 	began := time.Now()
 	feed, stop, next := starts, ctx.Done(), 0
-	for feed != nil || finished != nil {
+	// With a rate, batch next is handed out no earlier than next/rate
+	// seconds in: until then feed is held back (nil) and pace fires.
+	var pace <-chan time.Time
+	hold := func() {
+		if cfg.PreloadRate <= 0 || feed == nil {
+			return
+		}
+		due := began.Add(time.Duration(float64(next) / float64(cfg.PreloadRate) * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			feed, pace = nil, time.After(d)
+		}
+	}
+	for feed != nil || pace != nil || finished != nil {
 		select {
 		case feed <- next: // a nil channel once every batch is handed out
 			if next += batch; next >= cfg.Keys {
 				close(starts)
 				feed = nil
+			} else {
+				hold()
 			}
+		case <-pace:
+			feed, pace = starts, nil
 		case <-stop:
-			if feed != nil {
+			if feed != nil || pace != nil {
 				close(starts)
-				feed = nil
+				feed, pace = nil, nil
 			}
 			stop = nil
 		case <-tick.C:
