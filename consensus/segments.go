@@ -61,7 +61,7 @@ type zeroedSegments struct {
 	log  *slog.Logger
 
 	mu        sync.Mutex
-	spareSize uint64 // size of the complete spare file; 0: none
+	spareSize uint64 // size of the complete spare file; 0: none (or being made)
 	preparing bool
 	closed    bool
 	wg        sync.WaitGroup
@@ -107,7 +107,7 @@ func (z *zeroedSegments) Create(dir, name string, size uint64) (types.WritableFi
 		return nil, &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
 	}
 	z.mu.Lock()
-	useSpare := dir == z.dir && size > 0 && z.spareSize == size && !z.preparing
+	useSpare := dir == z.dir && size > 0 && z.spareSize == size
 	if useSpare {
 		z.spareSize = 0
 	}
@@ -182,6 +182,7 @@ func (z *zeroedSegments) prepare() {
 		return
 	}
 	z.preparing = true
+	z.spareSize = 0 // makeSpare removes a spare of another size first
 	z.wg.Add(1)
 	go func() {
 		defer z.wg.Done()
