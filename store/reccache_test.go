@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/tandemdb/tandem"
@@ -99,5 +100,107 @@ func TestRecordCacheAfterRestore(t *testing.T) {
 	a = newApplier(t, s)
 	if err := applyOne(t, a, insert("t", `{"id":"k","n":2}`)); err != nil {
 		t.Fatalf("insert of a record the snapshot does not have: %v", err)
+	}
+}
+
+// Readers take recent writes from the cache too (Get, View.Get); a view
+// must still see its own moment, not the cache's newer one.
+func TestViewReadsThroughRecordCache(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	a := newApplier(t, s)
+	a.apply(createTable(tandem.TableSchema{Name: "t"}))
+	a.apply(upsert("t", map[string]any{"id": "k", "n": 1}), upsert("t", map[string]any{"id": "gone", "n": 1}))
+	first := a.index
+	old, err := s.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	a.apply(upsert("t", map[string]any{"id": "k", "n": 2}))
+	a.apply(tandem.Command{Type: tandem.CmdTx, Tx: &tandem.Tx{Ops: []tandem.Op{{Op: tandem.OpDelete, Table: "t", Key: "gone"}}}})
+
+	for _, key := range []string{"k", "gone"} {
+		rd, err := old.Get("t", key)
+		if err != nil || rd.Version != first {
+			t.Fatalf("the older view's %s: v%d %s, %v; want version %d", key, rd.Version, rd.JSON, err, first)
+		}
+	}
+	if got, want := mustGet(t, s, "t", "k"), fmt.Sprintf(`v%d {"_version":%d,"id":"k","n":2}`, first+1, first+1); got != want {
+		t.Fatalf("Get = %s, want %s", got, want)
+	}
+	if _, err := s.Get("t", "gone"); tandem.ErrorCode(err) != tandem.CodeNotFound {
+		t.Fatalf("Get of the deleted record: %v, want not found", err)
+	}
+	now, err := s.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer now.Close()
+	if rd, err := now.Get("t", "k"); err != nil || rd.Version != first+1 {
+		t.Fatalf("a new view's k: v%d, %v; want version %d", rd.Version, err, first+1)
+	}
+	if _, err := now.Get("t", "gone"); tandem.ErrorCode(err) != tandem.CodeNotFound {
+		t.Fatalf("a new view's deleted record: %v, want not found", err)
+	}
+}
+
+// Readers race the applier (run under -race in CI): every read through
+// one view agrees with its first, whether it came from the cache or
+// Pebble, and Get never goes back in time.
+func TestRecordCacheConcurrentReaders(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	a := newApplier(t, s)
+	a.apply(createTable(tandem.TableSchema{Name: "t"}))
+	keys := []string{"a", "b", "c", "d"}
+	for _, k := range keys {
+		a.apply(upsert("t", map[string]any{"id": k}))
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for r := 0; r < 3; r++ {
+		go func() {
+			last := map[string]uint64{}
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				v, err := s.View()
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, k := range keys {
+					first, err1 := v.Get("t", k)
+					again, err2 := v.Get("t", k)
+					if err1 != nil || err2 != nil || first.Version != again.Version || !bytes.Equal(first.JSON, again.JSON) {
+						v.Close()
+						errs <- fmt.Errorf("one view read %s as v%d (%v), then v%d (%v)", k, first.Version, err1, again.Version, err2)
+						return
+					}
+					rd, err := s.Get("t", k)
+					if err != nil || rd.Version < last[k] {
+						v.Close()
+						errs <- fmt.Errorf("Get(%s) = v%d, %v after v%d", k, rd.Version, err, last[k])
+						return
+					}
+					last[k] = rd.Version
+				}
+				v.Close()
+			}
+		}()
+	}
+	for i := 0; i < 600; i++ {
+		a.apply(upsert("t", map[string]any{"id": keys[i%len(keys)], "n": i}))
+	}
+	close(done)
+	for r := 0; r < 3; r++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -233,11 +233,15 @@ func (s *Store) Get(table, key string) (tandem.RecordData, error) {
 	if s.closed {
 		return tandem.RecordData{}, closedError()
 	}
-	return getRecord(s.db, *s.schemas.Load(), table, key)
+	// The database is at least at the published index (commits come
+	// before publishing).
+	return s.getRecord(s.db, s.state.Load().index, *s.schemas.Load(), table, key)
 }
 
-// getRecord reads a record from r for Get and View.Get.
-func getRecord(r reader, schemas schemaMap, table, key string) (tandem.RecordData, error) {
+// getRecord reads a record for Get and View.Get: from the applier's cache
+// of recent writes if it has the record as of index, else from r, whose
+// state is at index or later.
+func (s *Store) getRecord(r reader, index uint64, schemas schemaMap, table, key string) (tandem.RecordData, error) {
 	sc := schemas[table]
 	if sc == nil {
 		return tandem.RecordData{}, notFoundTable(table)
@@ -248,14 +252,21 @@ func getRecord(r reader, schemas schemaMap, table, key string) (tandem.RecordDat
 	k := make([]byte, 0, len(prefixRecord)+len(table)+len(key)+8)
 	k = append(append(append(k, prefixRecord...), table...), 0)
 	k = appendPK(k, sc, key)
-	val, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
+	val, found, cached := s.recs.lookup(k, index)
+	if !cached {
+		v, closer, err := r.Get(k)
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+		case err != nil:
+			return tandem.RecordData{}, tandem.WrapError(tandem.CodeInternal, err, "read failed")
+		default:
+			defer closer.Close()
+			val, found = v, true
+		}
+	}
+	if !found {
 		return tandem.RecordData{}, tandem.Errorf(tandem.CodeNotFound, "record %q does not exist in table %q", key, table)
 	}
-	if err != nil {
-		return tandem.RecordData{}, tandem.WrapError(tandem.CodeInternal, err, "read failed")
-	}
-	defer closer.Close()
 	version, js, err := splitStored(val)
 	if err != nil {
 		return tandem.RecordData{}, tandem.WrapError(tandem.CodeInternal, err, "read failed")

@@ -68,8 +68,8 @@ func (w *txWriter) flush() error {
 		if err != nil {
 			return err
 		}
-		w.a.s.recs.set(pw.key, pw.val, pw.del)
 	}
+	w.a.s.recs.set(w.writes, w.a.index)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func (v *View) Table(name string) (*tandem.TableSchema, error) {
 // Get is Store.Get against the view.
 func (v *View) Get(table, key string) (rd tandem.RecordData, err error) {
 	err = v.s.view(func() error {
-		rd, err = getRecord(v.snap, v.schemas, table, key)
+		rd, err = v.s.getRecord(v.snap, v.index, v.schemas, table, key)
 		return err
 	})
 	return rd, err
