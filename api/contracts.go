@@ -467,8 +467,10 @@ func (s *Server) runForwarded(ctx context.Context, c Contracts, call tandem.Cont
 }
 
 // streamLines writes the n outcomes of a batch (runBatch) as lines as soon
-// as each arrives. Once the follower is gone the remaining lines are
-// dropped; the calls end with the request's context.
+// as each arrives. Lines that are ready together (calls of one Raft entry
+// finish together) go out in one write: a flush per line was a system
+// call per call on the leader. Once the follower is gone the remaining
+// lines are dropped; the calls end with the request's context.
 func streamLines(w http.ResponseWriter, lines <-chan CallStreamLine, n int) {
 	w.Header().Set("Content-Type", NDJSON)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -476,17 +478,27 @@ func streamLines(w http.ResponseWriter, lines <-chan CallStreamLine, n int) {
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w) // one value per line
 	var failed bool
-	for range n {
+	for left := n; left > 0; {
 		line := <-lines
+		left--
 		if failed {
-			continue
+			continue // the follower is gone
 		}
-		if enc.Encode(line) != nil {
-			failed = true // the follower is gone
-			continue
+		failed = enc.Encode(line) != nil
+	ready: // the lines that are ready now go out with this one
+		for !failed && left > 0 {
+			select {
+			case line := <-lines:
+				left--
+				failed = enc.Encode(line) != nil
+			default:
+				break ready
+			}
 		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			failed = true
+		if !failed {
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				failed = true
+			}
 		}
 	}
 }
