@@ -75,7 +75,6 @@ type Node struct {
 	proposer *proposer.Proposer
 	wasm     *contract.Runtime
 	engine   *contract.Engine
-	calls    *callForwarder // a follower's contract calls, batched for the leader
 	api      *api.Server
 	audit    *api.AuditLog // nil in insecure mode
 	http     *http.Server
@@ -185,13 +184,6 @@ func Open(opts Options) (_ *Node, err error) {
 	if n.wasm, err = contract.New(ctx, wopts); err != nil {
 		return nil, fmt.Errorf("node: contract runtime: %w", err)
 	}
-	n.calls = newCallForwarder(ctx, 0, 0) // defaults: 4 batches in flight, the API's 10s write timeout
-	n.calls.leader = n.leaderHTTP
-	n.calls.post = n.postStream
-	n.calls.local = func(ctx context.Context, req tandem.ContractCall) (*tandem.CallResult, error) {
-		return n.engine.CallLocal(ctx, req)
-	}
-	n.calls.single = n.forwardCall
 	n.engine = contract.NewEngine(contract.EngineOptions{
 		Runtime: n.wasm,
 		View: func() (contract.ClosingView, error) {
@@ -206,7 +198,7 @@ func Open(opts Options) (_ *Node, err error) {
 		ReadIndex:   n.ReadIndex,
 		IsLeader:    n.raft.IsLeader,
 		Submit:      n.proposer.Submit,
-		Forward:     n.calls.Call,
+		Forward:     n.forwardCall,
 	})
 
 	sec, err := n.newSecurity()
@@ -289,9 +281,6 @@ func (n *Node) Close() error {
 		}
 		if n.pmux != nil {
 			n.pmux.close() // after the proposer: its forwarded batches are done
-		}
-		if n.calls != nil {
-			n.calls.Close() // after the proposer, whose closing ends the calls this node runs itself
 		}
 		if n.raft != nil {
 			if err := n.raft.Close(); err != nil {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"net"
 	"net/http"
@@ -95,13 +97,25 @@ func newMuxLeader(t *testing.T, upgrade int) *muxLeader {
 // restart replaces the API, closing the multiplexed connections of the
 // old one, as a node's shutdown does.
 func (l *muxLeader) restart() {
-	old := l.api.Swap(api.New(api.Options{Proposer: l.prop, Insecure: true, WriteTimeout: 5 * time.Second}))
+	old := l.api.Swap(api.New(api.Options{Proposer: l.prop, Contracts: echoCalls{}, Insecure: true, WriteTimeout: 5 * time.Second}))
 	if old != nil {
 		old.Close()
 	}
 }
 
 func (l *muxLeader) addr() string { return strings.TrimPrefix(l.URL, "http://") }
+
+// echoCalls runs a forwarded contract call by answering with its caller
+// and argument; contract "missing" does not exist.
+type echoCalls struct{ api.Contracts }
+
+func (echoCalls) CallLocal(ctx context.Context, req tandem.ContractCall) (*tandem.CallResult, error) {
+	if req.Contract == "missing" {
+		return nil, tandem.Errorf(tandem.CodeNotFound, "contract %q does not exist", req.Contract)
+	}
+	out, err := json.Marshal(req.Caller + ":" + string(req.Arg[:min(len(req.Arg), 8)]))
+	return &tandem.CallResult{Result: out, Index: 9, Attempts: 1}, err
+}
 
 func newMuxNode(t *testing.T) *Node {
 	n := &Node{opts: Options{ID: "n2"}, scheme: "http", peers: newPeerClient(nil)}
@@ -172,6 +186,53 @@ func TestPeerMuxSharesOneConnection(t *testing.T) {
 	}
 	if p := l.plain.Load(); p != 1 {
 		t.Fatalf("%d plain requests after a %d-command batch, want 1", p, len(big))
+	}
+}
+
+// TestPeerMuxContractCalls: a follower's forwarded contract calls
+// (forwardCall) go one request each over the shared connection, each with
+// its own caller, and a refused call comes back as the leader's error.
+func TestPeerMuxContractCalls(t *testing.T) {
+	l := newMuxLeader(t, upgradeServed)
+	n := newMuxNode(t)
+	ctx := t.Context()
+	call := func(contract, caller, arg string) (tandem.CallResult, error) {
+		body, err := json.Marshal(tandem.ContractCall{Contract: contract, Function: "transfer", Arg: json.RawMessage(arg), Caller: caller})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res tandem.CallResult
+		err = n.callMux(ctx, http.MethodPost, l.addr(), "/internal/v1/call", body, &res)
+		return res, err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			caller := fmt.Sprintf("user%d", i)
+			res, err := call("token", caller, "1")
+			if err != nil || string(res.Result) != `"`+caller+`:1"` || res.Index != 9 {
+				errs <- fmt.Errorf("call of %s: %+v, %v", caller, res, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if u, p := l.upgrades.Load(), l.plain.Load(); u != 1 || p != 0 {
+		t.Fatalf("%d upgrades and %d plain requests for 40 calls, want 1 and 0", u, p)
+	}
+	if _, err := call("missing", "ann", "1"); tandem.ErrorCode(err) != tandem.CodeNotFound || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("call of a missing contract: %v, want the leader's not_found", err)
+	}
+	// An argument too large for a message goes over HTTP/1.1.
+	if res, err := call("token", "ann", `"`+strings.Repeat("a", maxMuxBody)+`"`); err != nil || string(res.Result) != `"ann:\"aaaaaaa"` {
+		t.Fatalf("large call: %+v, %v", res, err)
+	}
+	if p := l.plain.Load(); p != 1 {
+		t.Fatalf("%d plain requests after a large call, want 1", p)
 	}
 }
 
