@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
