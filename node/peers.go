@@ -241,8 +241,13 @@ func (n *Node) forwardCall(ctx context.Context, req tandem.ContractCall) (*tande
 	if err != nil {
 		return nil, tandem.WrapError(tandem.CodeInvalid, err, "cannot encode the contract call: %v", err)
 	}
+	// A node that is shutting down stops waiting for the leader at once,
+	// so that its HTTP server's shutdown does not wait for the answers.
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.ctx, cancel)()
 	for {
-		addr, err := n.leaderHTTP(ctx)
+		addr, err := n.leaderHTTP(wait)
 		if errors.Is(err, proposer.ErrNotForwarded) {
 			return n.engine.CallLocal(ctx, req)
 		}
@@ -250,7 +255,7 @@ func (n *Node) forwardCall(ctx context.Context, req tandem.ContractCall) (*tande
 			return nil, err
 		}
 		var res tandem.CallResult
-		err = n.callMux(ctx, http.MethodPost, addr, "/internal/v1/call", body, &res)
+		err = n.callMux(wait, http.MethodPost, addr, "/internal/v1/call", body, &res)
 		if err == nil {
 			return &res, nil
 		}
@@ -258,9 +263,11 @@ func (n *Node) forwardCall(ctx context.Context, req tandem.ContractCall) (*tande
 		switch {
 		case !errors.As(err, &pe):
 			return nil, err
+		case n.ctx.Err() != nil:
+			return nil, tandem.WrapError(tandem.CodeUnavailable, err, "node is shutting down; the contract call may or may not have been applied")
 		case ctx.Err() != nil:
 			return nil, tandem.WrapError(tandem.CodeTimeout, err, "timed out waiting for the leader to run the contract call; it may or may not have been applied")
-		case !pe.sent && sleepCtx(ctx, 20*time.Millisecond):
+		case !pe.sent && sleepCtx(wait, 20*time.Millisecond):
 			continue
 		}
 		return nil, tandem.WrapError(tandem.CodeUnavailable, err, "lost the leader during the contract call; it may or may not have been applied: %v", err)
