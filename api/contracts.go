@@ -347,9 +347,12 @@ func (s *Server) internalCall(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Limits of a batch of forwarded calls (POST /internal/v1/calls). A
-// forwarding node cuts its batches to fit; a single call larger than
-// MaxCallBatchBytes goes alone and is bounded by the body limit instead.
+// Limits of a batch of forwarded calls (POST /internal/v1/calls). Nodes of
+// this version forward each call on its own (POST /internal/v1/call over
+// their multiplexed connection); the batch endpoint serves followers of
+// older versions during a rolling upgrade, which cut their batches to
+// fit (a single call larger than MaxCallBatchBytes went alone, bounded by
+// the body limit instead).
 const (
 	MaxCallBatch      = 256
 	MaxCallBatchBytes = 16 << 20
