@@ -98,16 +98,22 @@ func TestZeroedSegmentsCreateExisting(t *testing.T) {
 	}
 }
 
-func waitSpare(t *testing.T, dir string, size int64) os.FileInfo {
+// waitSpare waits until z has a complete spare of size bytes: the file is
+// in place and z has recorded it (it does so after syncing the folder, a
+// moment after the rename, and Create consults that record, not the file).
+func waitSpare(t *testing.T, z *zeroedSegments, dir string, size int64) os.FileInfo {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		z.mu.Lock()
+		ready := z.spareSize == uint64(size)
+		z.mu.Unlock()
 		fi, err := os.Stat(filepath.Join(dir, spareName))
-		if err == nil && fi.Size() == size {
+		if ready && err == nil && fi.Size() == size {
 			return fi
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no spare segment of %d bytes after 10 s (stat: %v)", size, err)
+			t.Fatalf("no spare segment of %d bytes after 10 s (recorded: %v, stat: %v)", size, ready, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -133,7 +139,7 @@ func TestZeroedSegmentsSpareBecomesNextSegment(t *testing.T) {
 	if _, err := first.WriteAt([]byte("entry"), testSegSize/2); err != nil {
 		t.Fatal(err)
 	}
-	spare := waitSpare(t, dir, testSegSize)
+	spare := waitSpare(t, z, dir, testSegSize)
 
 	name := "00000000000000000100-0000000000000001.wal"
 	second, err := z.Create(dir, name, testSegSize)
@@ -284,7 +290,7 @@ func TestZeroedSegmentsReopenedTailPreparesSpare(t *testing.T) {
 	if _, err := f.WriteAt([]byte("entry"), 1<<19); err != nil {
 		t.Fatal(err)
 	}
-	waitSpare(t, dir, testSegSize)
+	waitSpare(t, z, dir, testSegSize)
 }
 
 // BenchmarkSegmentSync measures what a Raft append costs the disk: a write
