@@ -87,7 +87,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
-	s := &Store{opts: opts, log: opts.Logger, db: db, sortLimit: MaxSortRows, snaps: map[*Snapshot]struct{}{}}
+	s := &Store{opts: opts, log: opts.Logger, db: db, sortLimit: MaxSortRows, snaps: map[*Snapshot]struct{}{}, recs: newRecordCache()}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
