@@ -121,7 +121,7 @@ func (s *Server) internalPropose(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.WriteTimeout)
 	defer cancel()
-	results, err := s.opts.Proposer.ProposeLocal(ctx, cmds)
+	results, err := s.opts.Proposer.ProposeLocal(ctx, r.Header.Get(ForwardedHeader), cmds)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -27,10 +27,10 @@ type Proposer interface {
 	// Propose returns the command's result; err is set when the outcome is
 	// unknown or the command was not proposed.
 	Propose(ctx context.Context, cmd tandem.Command) (tandem.Result, error)
-	// ProposeLocal handles a batch forwarded by a follower: it must not be
-	// forwarded again. Each result's Err carries either a rejection or an
-	// unknown outcome.
-	ProposeLocal(ctx context.Context, cmds []tandem.Command) ([]tandem.Result, error)
+	// ProposeLocal handles a batch forwarded by follower from (its node
+	// ID, "" if unknown): it must not be forwarded again. Each result's
+	// Err carries either a rejection or an unknown outcome.
+	ProposeLocal(ctx context.Context, from string, cmds []tandem.Command) ([]tandem.Result, error)
 }
 
 // Cluster is the node's view of the cluster.

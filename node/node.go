@@ -305,8 +305,8 @@ func (a proposerAdapter) Propose(ctx context.Context, cmd tandem.Command) (tande
 	return a.p.Propose(ctx, cmd)
 }
 
-func (a proposerAdapter) ProposeLocal(ctx context.Context, cmds []tandem.Command) ([]tandem.Result, error) {
-	outs, err := a.p.ProposeAll(ctx, cmds, true)
+func (a proposerAdapter) ProposeLocal(ctx context.Context, from string, cmds []tandem.Command) ([]tandem.Result, error) {
+	outs, err := a.p.ProposeForwarded(ctx, from, cmds)
 	if err != nil {
 		return nil, err
 	}

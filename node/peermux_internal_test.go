@@ -24,6 +24,13 @@ type recordingProposer struct {
 	mu      sync.Mutex
 	batches int
 	reject  map[string]error
+	froms   map[string]int // batches by the follower that forwarded them
+}
+
+func (p *recordingProposer) from(id string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.froms[id]
 }
 
 // count returns how many batches it has answered.
@@ -37,9 +44,13 @@ func (p *recordingProposer) Propose(ctx context.Context, cmd tandem.Command) (ta
 	return tandem.Result{}, errors.New("not used")
 }
 
-func (p *recordingProposer) ProposeLocal(ctx context.Context, cmds []tandem.Command) ([]tandem.Result, error) {
+func (p *recordingProposer) ProposeLocal(ctx context.Context, from string, cmds []tandem.Command) ([]tandem.Result, error) {
 	p.mu.Lock()
 	p.batches++
+	if p.froms == nil {
+		p.froms = map[string]int{}
+	}
+	p.froms[from]++
 	p.mu.Unlock()
 	res := make([]tandem.Result, len(cmds))
 	for i, c := range cmds {
@@ -169,6 +180,11 @@ func TestPeerMuxSharesOneConnection(t *testing.T) {
 	if n := l.prop.count(); n != 50 {
 		t.Fatalf("the leader saw %d batches, want 50", n)
 	}
+	// The leader knows which follower forwarded each batch: it waits for
+	// that follower's next one (proposer.waitForFollowers).
+	if n := l.prop.from("n2"); n != 50 {
+		t.Fatalf("%d of 50 batches came with the follower's ID n2", n)
+	}
 
 	// An error answer comes back as the leader's JSON error.
 	err := n.callMux(ctx, http.MethodPost, l.addr(), "/internal/v1/propose", []byte("not a batch"), nil)
@@ -186,6 +202,9 @@ func TestPeerMuxSharesOneConnection(t *testing.T) {
 	}
 	if p := l.plain.Load(); p != 1 {
 		t.Fatalf("%d plain requests after a %d-command batch, want 1", p, len(big))
+	}
+	if n := l.prop.from("n2"); n != 51 {
+		t.Fatalf("the batch sent over HTTP/1.1 did not carry the follower's ID (%d of 51 did)", n)
 	}
 }
 

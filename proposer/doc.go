@@ -11,7 +11,10 @@
 // On the leader a batch becomes a log entry. On a follower the batch is
 // forwarded to the leader in one internal call (Forwarder), where it joins
 // the leader's own batching; followers therefore batch too, and a forwarded
-// request costs the leader one HTTP exchange per batch, not per write.
+// request costs the leader one HTTP exchange per batch, not per write. After
+// an entry that carried forwarded batches, the leader holds its next entry
+// open briefly for those followers' next batches (Options.FollowerWait):
+// they are sent when the leader answers, just as its next round starts.
 //
 // Outcomes: a command's own rejection (bad type, failed condition) is in its
 // tandem.Result.Err. An error from Propose itself means the command's fate

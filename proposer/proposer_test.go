@@ -209,3 +209,72 @@ func TestBecomingLeaderWhileForwardingCommitsLocally(t *testing.T) {
 		t.Fatalf("log saw %d entries; want 1", len(log.batches))
 	}
 }
+
+// After an entry that carried a follower's forwarded batch, the leader
+// holds its next entry open for that follower's next batch (which the
+// follower sends when it learns the first committed): both ride one
+// entry. With the wait off, the leader's own command goes alone.
+func TestLeaderWaitsForForwardingFollower(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want []int
+	}{
+		{wait: time.Second, want: []int{1, 2}},
+		{wait: -1, want: []int{1, 1, 1}},
+	} {
+		t.Run(fmt.Sprint(tc.wait), func(t *testing.T) {
+			log := &fakeLog{leader: true, delay: 100 * time.Millisecond}
+			p := proposer.New(proposer.Options{Log: log, Forwarder: &fakeForwarder{}, FollowerWait: tc.wait})
+			p.Start()
+			defer p.Close()
+			ctx := context.Background()
+			if out, err := p.ProposeForwarded(ctx, "f1", []tandem.Command{cmd("t")}); err != nil || out[0].Err != nil {
+				t.Fatalf("forwarded batch: %v %+v", err, out)
+			}
+			own := make(chan error, 1)
+			go func() {
+				_, err := p.Propose(ctx, cmd("t"))
+				own <- err
+			}()
+			time.Sleep(20 * time.Millisecond) // the follower's turnaround
+			if out, err := p.ProposeForwarded(ctx, "f1", []tandem.Command{cmd("t")}); err != nil || out[0].Err != nil {
+				t.Fatalf("second forwarded batch: %v %+v", err, out)
+			}
+			if err := <-own; err != nil {
+				t.Fatal(err)
+			}
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			if fmt.Sprint(log.batches) != fmt.Sprint(tc.want) {
+				t.Fatalf("entries carried %v commands, want %v", log.batches, tc.want)
+			}
+		})
+	}
+}
+
+// A follower that sends nothing more costs the leader's next entry at most
+// the length of the last round, however long FollowerWait is.
+func TestLeaderWaitForFollowerIsBounded(t *testing.T) {
+	log := &fakeLog{leader: true, delay: 50 * time.Millisecond}
+	p := proposer.New(proposer.Options{Log: log, Forwarder: &fakeForwarder{}, FollowerWait: time.Hour})
+	p.Start()
+	defer p.Close()
+	ctx := context.Background()
+	if _, err := p.ProposeForwarded(ctx, "f1", []tandem.Command{cmd("t")}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := p.Propose(ctx, cmd("t")); err != nil {
+		t.Fatal(err)
+	}
+	// One round to wait (at most 50 ms) and one to commit: far below the
+	// hour FollowerWait allows.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the leader's command took %v after the follower went quiet", d)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if fmt.Sprint(log.batches) != "[1 1]" {
+		t.Fatalf("entries carried %v commands, want [1 1]", log.batches)
+	}
+}
