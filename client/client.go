@@ -249,7 +249,11 @@ func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
 
 func (c *Client) send(ctx context.Context, base string, cl *call) (*reply, error) {
 	if c.mux != nil && len(cl.body) <= maxMultiplexBody {
-		return c.sendMux(ctx, base, cl)
+		rep, err := c.sendMux(ctx, base, cl)
+		if !errors.Is(err, errNoMux) {
+			return rep, err
+		}
+		// A node (or a proxy in front of it) without /v1/mux: HTTP.
 	}
 	u := base + cl.path
 	if len(cl.query) > 0 {

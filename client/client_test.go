@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -611,3 +612,34 @@ func TestCustomHTTPClient(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A node that does not serve /v1/mux (an older release, or a proxy that
+// passes no WebSocket upgrade) gets plain HTTP from a multiplexing client,
+// which asks for the upgrade once, not before every request.
+func TestMultiplexFallsBackToHTTP(t *testing.T) {
+	var upgrades, plain atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/mux" {
+			upgrades.Add(1)
+			answer(404, `{"error":{"code":"not_found","message":"no route"}}`)(w, r)
+			return
+		}
+		plain.Add(1)
+		answer(200, `{"key":"k","version":3}`, "Tandem-Index: 3")(w, r)
+	}))
+	defer srv.Close()
+	c, err := client.New([]string{srv.URL}, client.WithMultiplex(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 5 {
+		res, err := c.Put(context.Background(), "t", "k", []byte(`{"v":1}`))
+		if err != nil || res.Version != 3 {
+			t.Fatalf("put %d: %+v, %v", i, res, err)
+		}
+	}
+	if u, p := upgrades.Load(), plain.Load(); u != 1 || p != 5 {
+		t.Fatalf("%d upgrade attempts and %d plain requests, want 1 and 5", u, p)
+	}
+}

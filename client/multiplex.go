@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/tandemdb/tandem/multiplex"
 )
@@ -17,7 +18,10 @@ import (
 // client costs the nodes and itself far fewer syscalls: on this project's
 // benchmark machine, more throughput per core (docs/benchmarks.md).
 // Requests and answers are the same as over HTTP; bodies over 256 KiB
-// (contract modules) still go over HTTP. Call Close when done.
+// (contract modules) still go over HTTP, and so does every request to a
+// node that does not serve /v1/mux (an older release, or a proxy that
+// passes no WebSocket upgrade: it answers the upgrade 404, 405 or 501),
+// which the client tries again a minute later. Call Close when done.
 func WithMultiplex(conns int) Option {
 	return func(o *options) { o.multiplex = max(conns, 1) }
 }
@@ -35,12 +39,28 @@ type muxPool struct {
 
 	mu    sync.Mutex
 	conns map[string][]*multiplex.Conn // by base URL
+	noMux map[string]time.Time         // base URL -> when to try /v1/mux again
 	next  uint64
 }
+
+// errNoMux says a node does not serve /v1/mux: send over HTTP instead.
+var errNoMux = errors.New("client: node does not serve /v1/mux")
+
+// noMuxRetry is how long the client sends plain HTTP to a node that
+// refused the upgrade before it tries /v1/mux again (the node may have
+// been upgraded meanwhile).
+const noMuxRetry = time.Minute
 
 // get returns a working connection to base, dialling one if needed.
 func (p *muxPool) get(ctx context.Context, base string) (*multiplex.Conn, error) {
 	p.mu.Lock()
+	if until, ok := p.noMux[base]; ok {
+		if time.Now().Before(until) {
+			p.mu.Unlock()
+			return nil, errNoMux
+		}
+		delete(p.noMux, base)
+	}
 	cs := p.conns[base]
 	if cs == nil {
 		cs = make([]*multiplex.Conn, p.per)
@@ -61,6 +81,16 @@ func (p *muxPool) get(ctx context.Context, base string) (*multiplex.Conn, error)
 	if err != nil {
 		var ue *multiplex.UpgradeError
 		if errors.As(err, &ue) {
+			switch ue.Status {
+			case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+				p.mu.Lock()
+				if p.noMux == nil {
+					p.noMux = map[string]time.Time{}
+				}
+				p.noMux[base] = time.Now().Add(noMuxRetry)
+				p.mu.Unlock()
+				return nil, errNoMux
+			}
 			// Bad credentials, say: the server's own error.
 			return nil, errorFromReply(&reply{status: ue.Status, header: ue.Header, body: ue.Body})
 		}

@@ -51,7 +51,7 @@ start() { # binary env
 
 addrs=$(for i in 1 2 3; do printf 'http://127.0.0.1:%d,' $((BASE_HTTP + i - 1)); done)
 addrs=${addrs%,}
-mux=(); [ "$MUX" != 0 ] && mux=(--multiplex "$MUX")
+mux=(--multiplex "$MUX") # 0: HTTP/1.1
 echo "machine: $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); $DURATION per run; multiplex ${MUX}"
 for r in $(seq 1 "$rounds"); do
   for bin in "$@"; do

@@ -60,8 +60,9 @@ sleep 1
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; log store: $LOG_STORE; secure: ${SECURE:-no}; $(date -u +%Y-%m-%dT%H:%MZ)"
 run() { # workload clients [extra bench flags]
   local w=$1 c=$2; shift 2
-  local how=http; [[ " $* " == *" --multiplex "* ]] && how=mux
-  bin/tandem bench --addrs "$all" "${tls[@]}" --workload "$w" --clients "$c" --duration "$DURATION" \
+  local how=http; [[ " $* " == *" --multiplex "[1-9]* ]] && how=mux
+  # --multiplex 0 first: a later --multiplex N in "$@" overrides it.
+  bin/tandem bench --addrs "$all" "${tls[@]}" --workload "$w" --clients "$c" --duration "$DURATION" --multiplex 0 \
     --warmup "$WARMUP" --keys "${KEYS:-100000}" --value-size 256 "$@" 2>/dev/null |
     awk -v c="$c" -v how="$how" '/^workload/{w=$2} /^ops\/s/{o=$2} /^latency/{l=$0; sub(/^latency +/, "", l)} /^errors/{e=$2} /^cold start/{cs=$0}
       END{printf "%-18s %-4s C=%-4s %9.0f ops/s  %s  errors %s  %s\n", w, how, c, o, l, e, cs}'

@@ -99,7 +99,7 @@ call.`,
 	fl.StringVar(&cfg.Table, "table", bench.DefaultTable, "table to use")
 	fl.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on one operation after this long")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key choices")
-	fl.IntVar(&multiplexConns, "multiplex", 0, "send the requests over this many multiplexed connections per node (GET /v1/mux); 0: HTTP/1.1, a connection per client")
+	fl.IntVar(&multiplexConns, "multiplex", 1, "send the requests over this many multiplexed connections per node (GET /v1/mux), as the Go client does for busy callers; 0: HTTP/1.1, a connection per client (what curl and most HTTP libraries do)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file")
 	creds.register(cmd)
