@@ -35,18 +35,13 @@ if [[ " $workloads " == *" transfer"* ]]; then
   "$work/tandem" contract build ./examples/token -o "$work/token.wasm" >/dev/null
 fi
 
+source scripts/loopback-cluster.sh
 start() { # binary env
-  mkdir -p "$work/data"
-  local i extra
-  for i in 1 2 3; do
-    extra=(--join "http://127.0.0.1:$BASE_HTTP")
-    [ "$i" = 1 ] && extra=(--bootstrap)
-    env $([ "$2" != default ] && echo "$2") "$1" serve --id "n$i" --data "$work/data/n$i" --http "127.0.0.1:$((BASE_HTTP + i - 1))" \
-      --raft "127.0.0.1:$((BASE_RAFT + i - 1))" --insecure --log-level warn "${extra[@]}" >"$work/data/n$i.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$((BASE_HTTP + i - 1))/readyz" >/dev/null && break; sleep 0.1; done
-  done
-  sleep 1
+  if [ "$2" = default ]; then
+    start_cluster "$1" "$work/data" "$BASE_HTTP" "$BASE_RAFT"
+  else
+    start_cluster "$1" "$work/data" "$BASE_HTTP" "$BASE_RAFT" "$2"
+  fi
 }
 
 addrs=$(for i in 1 2 3; do printf 'http://127.0.0.1:%d,' $((BASE_HTTP + i - 1)); done)

@@ -27,18 +27,9 @@ read -r -a envs <<<"${ENVS:-}"
 work=$(mktemp -d /tmp/tandem-cpu-XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-for i in 1 2 3; do
-  extra=(--join "http://127.0.0.1:$BASE_HTTP")
-  [ "$i" = 1 ] && extra=(--bootstrap)
-  env "${envs[@]}" "$bin" serve --id "n$i" --data "$work/n$i" --http "127.0.0.1:$((BASE_HTTP + i - 1))" \
-    --raft "127.0.0.1:$((BASE_RAFT + i - 1))" --insecure --log-level warn "${extra[@]}" >"$work/n$i.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$((BASE_HTTP + i - 1))/readyz" >/dev/null && break; sleep 0.1; done
-done
-sleep 1
-addrs=$(for i in 1 2 3; do printf 'http://127.0.0.1:%d,' $((BASE_HTTP + i - 1)); done)
-addrs=${addrs%,}
-load=(--addrs "$addrs" --workload write --clients 64 --multiplex 1 "$@")
+source scripts/loopback-cluster.sh
+start_cluster "$bin" "$work" "$BASE_HTTP" "$BASE_RAFT" "${envs[@]}"
+load=(--addrs "$cluster_addrs" --workload write --clients 64 --multiplex 1 "$@")
 
 "$bin" bench "${load[@]}" --duration 4s --warmup 1s >/dev/null 2>&1 # warm-up: table, caches, Pebble
 ticks() { for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd' '; }
