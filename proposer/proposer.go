@@ -76,8 +76,9 @@ type Proposer struct {
 	fromMu    sync.Mutex
 	lastFrom  map[string]time.Time
 	forwarded chan struct{}
-	// lastEnd and lastRound are when the latest entry finished and how
-	// long it took (UnixNano, nanoseconds).
+	// lastEnd and lastRound are when the leader's latest entry finished
+	// and how long it took (UnixNano, nanoseconds); a follower's forwarded
+	// batches do not count.
 	lastEnd, lastRound atomic.Int64
 	once               sync.Once
 }
@@ -326,9 +327,11 @@ func (p *Proposer) loop() {
 			defer p.wg.Done()
 			start := time.Now()
 			defer func() {
-				end := time.Now()
-				p.lastRound.Store(int64(end.Sub(start)))
-				p.lastEnd.Store(end.UnixNano())
+				if sem == p.sem {
+					end := time.Now()
+					p.lastRound.Store(int64(end.Sub(start)))
+					p.lastEnd.Store(end.UnixNano())
+				}
 				<-sem
 			}()
 			p.dispatch(batch)

@@ -19,10 +19,10 @@ func recWrite(key string, val []byte) pendingWrite {
 func collidingKeys(t *testing.T, c *recordCache) (a, b pendingWrite) {
 	t.Helper()
 	a = recWrite("a", []byte("va"))
-	want := c.slotIndex(a.key)
+	want := c.slotOf(a.key)
 	for i := 0; i < 1<<22; i++ {
 		b = recWrite(fmt.Sprintf("b%d", i), []byte("vb"))
-		if c.slotIndex(b.key) == want {
+		if c.slotOf(b.key) == want {
 			return a, b
 		}
 	}
@@ -30,7 +30,8 @@ func collidingKeys(t *testing.T, c *recordCache) (a, b pendingWrite) {
 	return
 }
 
-func (c *recordCache) slotIndex(key []byte) *cachedRecord {
+// slotOf is the slot key maps to (allocating the table if need be).
+func (c *recordCache) slotOf(key []byte) *cachedRecord {
 	if c.slots == nil {
 		c.slots = make([]cachedRecord, cacheSlots)
 	}
