@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -93,5 +95,59 @@ func TestUnknownRouteNeedsAuthentication(t *testing.T) {
 		if w.Code != tc.code || w.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("%s %s %q: %d %s", tc.method, tc.path, tc.authz, w.Code, w.Body)
 		}
+	}
+}
+
+// waitingCluster is a node that never reaches the index a read waits for;
+// each wait reports how it ended.
+type waitingCluster struct {
+	fakeCluster
+	waits chan error
+}
+
+func (waitingCluster) LocalReadable() error { return nil }
+func (c waitingCluster) WaitApplied(ctx context.Context, _ uint64) error {
+	c.waits <- nil // started
+	<-ctx.Done()
+	c.waits <- ctx.Err()
+	return ctx.Err()
+}
+
+// A read waiting for min_index over /v1/mux stops on the node as soon as
+// its caller gives up (the client's cancel frame), not at its own 60 s
+// timeout.
+func TestMultiplexedWaitEndsWithItsCaller(t *testing.T) {
+	waits := make(chan error, 2)
+	s := New(Options{Cluster: waitingCluster{waits: waits}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := multiplex.Dial(ctx, srv.URL+"/v1/mux", multiplex.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	reqCtx, giveUp := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Do(reqCtx, &multiplex.Request{Method: "GET", Target: "/v1/tables?min_index=100&timeout=60s"})
+		done <- err
+	}()
+	if err := <-waits; err != nil {
+		t.Fatal(err)
+	}
+	giveUp()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do: %v", err)
+	}
+	select {
+	case err := <-waits:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the wait ended with %v, want context.Canceled", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the node still waits after its caller gave up")
 	}
 }

@@ -25,6 +25,9 @@ type Conn struct {
 	queue   []byte // frames waiting to be written
 	ends    []int  // where each queued frame ends
 	err     error  // why the connection failed; set once
+	// cancels: the server takes cancel frames (FeatureCancel), so a
+	// request whose caller gives up is canceled on the server too.
+	cancels bool
 
 	wake chan struct{} // the writer has work (capacity 1)
 	done chan struct{} // closed when the connection fails
@@ -62,9 +65,14 @@ var ErrClosed = errors.New("multiplex: connection closed")
 // Dial opens a multiplexed connection: url is the upgrade endpoint, with
 // an http, https, ws or wss scheme.
 func Dial(ctx context.Context, url string, o DialOptions) (*Conn, error) {
+	header := o.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set(FeaturesHeader, FeatureCancel)
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient:      o.HTTPClient,
-		HTTPHeader:      o.Header,
+		HTTPHeader:      header,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
@@ -84,6 +92,7 @@ func Dial(ctx context.Context, url string, o DialOptions) (*Conn, error) {
 	c := &Conn{
 		ws:      ws,
 		pending: map[uint64]chan *Response{},
+		cancels: hasFeature(resp.Header, FeatureCancel),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -137,6 +146,8 @@ func (e *UpgradeError) Unwrap() error { return e.Err }
 // Do sends r (its ID is assigned here) and waits for its response, ctx's
 // end or the connection's failure. After an error the request may or may
 // not have been served, as with an HTTP request whose connection breaks.
+// When ctx ends first and the server takes cancel frames, Do sends one:
+// the handler's context ends, as when an HTTP client hangs up.
 func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
 	ch := make(chan *Response, 1)
 	c.mu.Lock()
@@ -160,8 +171,20 @@ func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
 		return resp, nil
 	case <-ctx.Done():
 		c.mu.Lock()
+		_, waiting := c.pending[r.ID] // not answered yet
 		delete(c.pending, r.ID)
+		cancel := waiting && c.cancels
+		if cancel {
+			c.queue = AppendCancel(c.queue, r.ID)
+			c.ends = append(c.ends, len(c.queue))
+		}
 		c.mu.Unlock()
+		if cancel {
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+		}
 		return nil, ctx.Err()
 	case <-c.done:
 		select {

@@ -25,4 +25,12 @@
 //	response: id, status, header count, headers (name, value), body
 //
 // The client chooses ids; a response carries the id of its request.
+//
+// Cancel frames (FeatureCancel): a caller that gives up on a request should
+// not leave it running on the node, as an HTTP client that hangs up does
+// not. A client that names "cancel" in the Tandem-Multiplex header of its
+// upgrade request, answered with the same by the server, may send a request
+// frame with only an id (empty method and target, no fields, no body): the
+// server ends that request's context and sends no response for it. Either
+// side may be of a release without it; the feature is then unused.
 package multiplex

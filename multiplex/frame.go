@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 )
 
 // Request is one request frame.
@@ -26,6 +28,29 @@ type Response struct {
 // Field is one header field. A name may repeat.
 type Field struct{ Name, Value string }
 
+// FeaturesHeader names, in an upgrade request and in its answer, the
+// optional parts of the protocol that side takes part in, as a
+// comma-separated list. A feature is used on a connection only when both
+// named it, so either end may be of an older release.
+const FeaturesHeader = "Tandem-Multiplex"
+
+// FeatureCancel: the client may send cancel frames (AppendCancel), and the
+// server then ends the named request's context and sends no response for
+// it.
+const FeatureCancel = "cancel"
+
+// hasFeature reports whether h's FeaturesHeader names feature.
+func hasFeature(h http.Header, feature string) bool {
+	for _, v := range h.Values(FeaturesHeader) {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), feature) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // maxFields bounds the header fields of one frame, as http.Server's
 // MaxHeaderBytes bounds a request's.
 const maxFields = 100
@@ -45,6 +70,19 @@ func AppendResponse(b []byte, r *Response) []byte {
 	b = binary.AppendUvarint(b, uint64(r.Status))
 	b = appendFields(b, r.Header)
 	return appendBytes(b, r.Body)
+}
+
+// AppendCancel appends to b a cancel frame for the request with id: a
+// request frame with an empty method and target, no header fields and no
+// body. Send it only on a connection whose server accepted cancels
+// (CancelHeader); on others it is a malformed request.
+func AppendCancel(b []byte, id uint64) []byte {
+	return AppendRequest(b, &Request{ID: id})
+}
+
+// IsCancel reports whether r is a cancel frame (AppendCancel).
+func (r *Request) IsCancel() bool {
+	return r.Method == "" && r.Target == "" && len(r.Header) == 0 && len(r.Body) == 0
 }
 
 // ReadRequest decodes the first request frame of b and returns the rest.

@@ -317,3 +317,19 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestCancelFrame(t *testing.T) {
+	b := multiplex.AppendCancel([]byte("x"), 42)
+	r, rest, err := multiplex.ReadRequest(b[1:])
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("ReadRequest: %v, %d bytes left", err, len(rest))
+	}
+	if r.ID != 42 || !r.IsCancel() || r.Target != "" || len(r.Header) != 0 || len(r.Body) != 0 {
+		t.Fatalf("cancel frame read as %+v", r)
+	}
+	for _, r := range []multiplex.Request{{ID: 1, Method: "GET", Target: "/"}, {ID: 1, Target: "/x"}, {ID: 1, Body: []byte("x")}} {
+		if r.IsCancel() {
+			t.Fatalf("%+v is a cancel frame", r)
+		}
+	}
+}

@@ -30,7 +30,7 @@ import (
 const timeout = 5 * time.Second
 
 // serve starts h on a real socket, closed at the end of the test.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
+func serve(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -510,13 +510,7 @@ func TestCancel(t *testing.T) {
 	c := dial(t, srv, multiplex.DialOptions{})
 	t.Cleanup(func() { close(release) })
 
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := doAsync(ctx, c, "/block")
-	recv(t, started, "the handler to start")
-	cancel()
-	if err := recv(t, errc, "Do to return after cancel"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Do: %v, want context.Canceled", err)
-	}
+	giveUpOnBlock(t, c, started)
 	if got := string(do(t, c, &multiplex.Request{Method: "GET", Target: "/next"}).Body); got != "/next" {
 		t.Fatalf("next request: body %q", got)
 	}
@@ -931,6 +925,19 @@ func TestBadResponses(t *testing.T) {
 
 // doAsync sends a GET of target on c and returns the channel that will
 // receive Do's error.
+// giveUpOnBlock requests /block, waits for its handler to start, then
+// cancels the request: Do must return at once with context.Canceled.
+func giveUpOnBlock(t *testing.T, c *multiplex.Conn, started <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := doAsync(ctx, c, "/block")
+	recv(t, started, "the handler to start")
+	cancel()
+	if err := recv(t, errc, "Do to return after cancel"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do: %v, want context.Canceled", err)
+	}
+}
+
 func doAsync(ctx context.Context, c *multiplex.Conn, target string) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
@@ -1006,4 +1013,170 @@ func TestConnCloseNow(t *testing.T) {
 		t.Fatalf("pending Do: %v, want ErrClosed", err)
 	}
 	waitDone(t, c)
+}
+
+// TestCancelEndsHandler: a caller that gives up cancels its request on the
+// server: the handler's context ends and its slot is free again. With one
+// slot, the next request is served only because the canceled one ended.
+func TestCancelEndsHandler(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ended := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			started <- struct{}{}
+			select {
+			case <-r.Context().Done():
+				ended <- r.Context().Err()
+			case <-time.After(2 * timeout):
+				ended <- errors.New("the handler's context did not end")
+			}
+		}
+		fmt.Fprint(w, r.URL.Path)
+	})
+	srv := serve(t, &multiplex.Server{Handler: h, MaxInFlight: 1})
+	c := dial(t, srv, multiplex.DialOptions{})
+
+	giveUpOnBlock(t, c, started)
+	if err := recv(t, ended, "the handler to see the cancel"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler: %v", err)
+	}
+	if got := string(do(t, c, &multiplex.Request{Method: "GET", Target: "/next"}).Body); got != "/next" {
+		t.Fatalf("next request: body %q", got)
+	}
+}
+
+// frameRecorder is a server that speaks the protocol by hand: it answers
+// every request with its target, records every frame it reads, and names
+// the cancel feature in its upgrade answer only if told to (an older
+// server does not).
+func frameRecorder(t *testing.T, cancels bool) (*httptest.Server, <-chan multiplex.Request) {
+	frames := make(chan multiplex.Request, 100)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cancels && strings.Contains(r.Header.Get(multiplex.FeaturesHeader), multiplex.FeatureCancel) {
+			w.Header().Set(multiplex.FeaturesHeader, multiplex.FeatureCancel)
+		}
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for {
+			_, msg, err := ws.Read(r.Context())
+			if err != nil {
+				return
+			}
+			var out []byte
+			for len(msg) > 0 {
+				var req multiplex.Request
+				if req, msg, err = multiplex.ReadRequest(msg); err != nil {
+					return
+				}
+				frames <- multiplex.Request{ID: req.ID, Method: req.Method, Target: req.Target}
+				if req.Target == "/block" || req.IsCancel() {
+					continue // never answered
+				}
+				out = multiplex.AppendResponse(out, &multiplex.Response{ID: req.ID, Status: 200, Body: []byte(req.Target)})
+			}
+			if len(out) > 0 && ws.Write(r.Context(), websocket.MessageBinary, out) != nil {
+				return
+			}
+		}
+	}))
+	return srv, frames
+}
+
+// TestCancelOnlyWhenNegotiated: the client sends a cancel frame for a
+// request its caller gave up on only to a server that named the feature;
+// frames arrive in order, so what came before the next request shows it.
+func TestCancelOnlyWhenNegotiated(t *testing.T) {
+	for _, cancels := range []bool{true, false} {
+		t.Run(fmt.Sprint("server cancels ", cancels), func(t *testing.T) {
+			srv, frames := frameRecorder(t, cancels)
+			c := dial(t, srv, multiplex.DialOptions{})
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := doAsync(ctx, c, "/block")
+			blocked := recv(t, frames, "the request")
+			if blocked.Target != "/block" {
+				t.Fatalf("first frame %+v", blocked)
+			}
+			cancel()
+			recv(t, errc, "Do to return after cancel")
+			if got := string(do(t, c, &multiplex.Request{Method: "GET", Target: "/after"}).Body); got != "/after" {
+				t.Fatalf("body %q", got)
+			}
+			var between []multiplex.Request
+			for f := recv(t, frames, "a frame"); f.Target != "/after"; f = recv(t, frames, "a frame") {
+				between = append(between, f)
+			}
+			want := []multiplex.Request(nil)
+			if cancels {
+				want = []multiplex.Request{{ID: blocked.ID}}
+			}
+			if !reflect.DeepEqual(between, want) {
+				t.Fatalf("frames between the request and the next: %+v, want %+v", between, want)
+			}
+		})
+	}
+}
+
+// TestServerCancelFrames: on a connection that named the cancel feature, a
+// cancel frame for an id not in flight is ignored (no answer); on one that
+// did not, a frame with no method is a bad request, as it always was.
+func TestServerCancelFrames(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.Path) })
+	srv := serve(t, &multiplex.Server{Handler: h})
+	for _, cancels := range []bool{true, false} {
+		t.Run(fmt.Sprint("client cancels ", cancels), func(t *testing.T) {
+			ctx := testCtx(t)
+			o := &websocket.DialOptions{HTTPHeader: http.Header{}}
+			if cancels {
+				o.HTTPHeader.Set(multiplex.FeaturesHeader, "other, "+multiplex.FeatureCancel)
+			}
+			ws, resp, err := websocket.Dial(ctx, srv.URL, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			if got := resp.Header.Get(multiplex.FeaturesHeader) == multiplex.FeatureCancel; got != cancels {
+				t.Fatalf("upgrade answer names cancel: %v, want %v", got, cancels)
+			}
+			msg := multiplex.AppendCancel(nil, 7)
+			msg = multiplex.AppendRequest(msg, &multiplex.Request{ID: 8, Method: "GET", Target: "/x"})
+			if err := ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint64]int{}
+			for got[8] == 0 {
+				_, in, err := ws.Read(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for len(in) > 0 {
+					var r multiplex.Response
+					if r, in, err = multiplex.ReadResponse(in); err != nil {
+						t.Fatal(err)
+					}
+					got[r.ID] = r.Status
+				}
+			}
+			want := map[uint64]int{8: http.StatusOK}
+			if !cancels {
+				want[7] = http.StatusBadRequest
+				if got[7] == 0 { // answers may come in any order
+					_, in, err := ws.Read(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r, _, err := multiplex.ReadResponse(in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got[r.ID] = r.Status
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("answers %v, want %v", got, want)
+			}
+		})
+	}
 }

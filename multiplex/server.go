@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,6 +56,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusBadRequest, "this endpoint takes a WebSocket upgrade (Upgrade: websocket); see docs/api.md \"Multiplexed connections\"")
 		return
 	}
+	cancels := hasFeature(r.Header, FeatureCancel)
+	if cancels {
+		w.Header().Set(FeaturesHeader, FeatureCancel)
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return // Accept has answered
@@ -81,7 +86,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		remote: r.RemoteAddr, host: r.Host, tls: r.TLS,
 		slots: make(chan struct{}, maxIn),
 		out:   make(chan *Response, maxIn),
-		work:  make(chan Request),
+		work:  make(chan *job),
+	}
+	if cancels {
+		c.running = map[uint64]*job{}
 	}
 	writerDone := make(chan struct{})
 	go func() {
@@ -162,10 +170,26 @@ type serverConn struct {
 	tls                 *tls.ConnectionState
 
 	slots    chan struct{} // one per request in flight
-	work     chan Request  // to idle workers
+	work     chan *job     // to idle workers
 	out      chan *Response
 	inflight sync.WaitGroup
+
+	// running holds the requests being served, by id, when the client
+	// sends cancel frames (FeatureCancel); nil otherwise.
+	runningMu sync.Mutex
+	running   map[uint64]*job
 }
+
+// job is one request to serve, with its context: the connection's, or
+// one of its own that a cancel frame ends.
+type job struct {
+	req    Request
+	ctx    context.Context
+	cancel context.CancelCauseFunc // nil without FeatureCancel
+}
+
+// errCanceled is the cause of a request context ended by a cancel frame.
+var errCanceled = errors.New("multiplex: request canceled by the client")
 
 // readLoop reads messages until the connection fails or closes, and
 // starts a goroutine per request.
@@ -188,19 +212,64 @@ func (c *serverConn) readLoop() {
 				c.ws.Close(websocket.StatusProtocolError, clipReason(err.Error()))
 				return
 			}
+			if c.running != nil && req.IsCancel() {
+				c.cancel(req.ID)
+				continue
+			}
 			select {
 			case c.slots <- struct{}{}:
 			case <-c.ctx.Done():
 				return
 			}
+			j := c.start(req)
 			c.inflight.Add(1)
 			select {
-			case c.work <- req: // an idle worker takes it
+			case c.work <- j: // an idle worker takes it
 			default:
-				go c.worker(req)
+				go c.worker(j)
 			}
 		}
 	}
+}
+
+// start gives req its context, registered for cancel frames if the
+// connection has them. It runs in the read loop, so a cancel frame read
+// after req finds it.
+func (c *serverConn) start(req Request) *job {
+	if c.running == nil {
+		return &job{req: req, ctx: c.ctx}
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	j := &job{req: req, ctx: ctx, cancel: cancel}
+	c.runningMu.Lock()
+	c.running[req.ID] = j // a client reusing an id in flight cancels the latest
+	c.runningMu.Unlock()
+	return j
+}
+
+// cancel ends the context of the request with id, if it is still served.
+func (c *serverConn) cancel(id uint64) {
+	c.runningMu.Lock()
+	j := c.running[id]
+	c.runningMu.Unlock()
+	if j != nil {
+		j.cancel(errCanceled)
+	}
+}
+
+// finish unregisters j and reports whether the client canceled it.
+func (c *serverConn) finish(j *job) (canceled bool) {
+	if j.cancel == nil {
+		return false
+	}
+	c.runningMu.Lock()
+	if c.running[j.req.ID] == j {
+		delete(c.running, j.req.ID)
+	}
+	c.runningMu.Unlock()
+	canceled = context.Cause(j.ctx) == errCanceled
+	j.cancel(nil)
+	return canceled
 }
 
 // clipReason fits a close reason in a control frame (123 bytes).
@@ -215,17 +284,17 @@ func clipReason(s string) string {
 // exits.
 const workerIdle = 10 * time.Second
 
-// worker serves fr, then the requests handed to it while it waits. Workers
+// worker serves j, then the requests handed to it while it waits. Workers
 // outlive their request so their grown stacks are reused: a goroutine per
 // request spent 3.5% of a node's CPU growing stacks under a write load.
-func (c *serverConn) worker(fr Request) {
+func (c *serverConn) worker(j *job) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		c.serve(fr)
+		c.serve(j)
 		idle.Reset(workerIdle)
 		select {
-		case fr = <-c.work:
+		case j = <-c.work:
 		case <-idle.C:
 			return
 		case <-c.ctx.Done():
@@ -235,17 +304,19 @@ func (c *serverConn) worker(fr Request) {
 }
 
 // serve runs one request through the handler and queues its response.
-func (c *serverConn) serve(fr Request) {
+func (c *serverConn) serve(j *job) {
 	defer c.inflight.Done()
-	resp := c.run(&fr)
-	if resp == nil { // aborted: the connection is closing
+	resp := c.run(j.ctx, &j.req)
+	if c.finish(j) || resp == nil {
+		// Canceled: the client has forgotten the id and wants no answer.
+		// Or aborted: the connection is closing.
 		<-c.slots
 		return
 	}
 	c.out <- resp // never blocks: out holds as many as there are slots
 }
 
-func (c *serverConn) run(fr *Request) (resp *Response) {
+func (c *serverConn) run(ctx context.Context, fr *Request) (resp *Response) {
 	w := &responseWriter{header: make(http.Header, 4)}
 	defer func() {
 		if v := recover(); v != nil {
@@ -282,7 +353,7 @@ func (c *serverConn) run(fr *Request) (resp *Response) {
 	if len(fr.Body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(fr.Body))
 	}
-	r = r.WithContext(c.ctx)
+	r = r.WithContext(ctx)
 	for _, f := range fr.Header {
 		if !strings.EqualFold(f.Name, "Host") { // the connection's, as above
 			r.Header.Add(f.Name, f.Value)
