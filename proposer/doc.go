@@ -15,6 +15,9 @@
 // an entry that carried forwarded batches, the leader holds its next entry
 // open briefly for those followers' next batches (Options.FollowerWait):
 // they are sent when the leader answers, just as its next round starts.
+// A follower in turn yields once before gathering a batch, so that the
+// commands of one burst (one multiplexed message, one commit's answers)
+// leave together and reach the leader within that wait.
 //
 // Outcomes: a command's own rejection (bad type, failed condition) is in its
 // tandem.Result.Err. An error from Propose itself means the command's fate

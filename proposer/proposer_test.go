@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ type fakeForwarder struct {
 	mu    sync.Mutex
 	calls int
 	cmds  int
+	sizes []int // of each call's batch
 }
 
 func (f *fakeForwarder) Forward(ctx context.Context, cmds []tandem.Command) ([]tandem.Result, error) {
@@ -61,6 +63,7 @@ func (f *fakeForwarder) Forward(ctx context.Context, cmds []tandem.Command) ([]t
 	defer f.mu.Unlock()
 	f.calls++
 	f.cmds += len(cmds)
+	f.sizes = append(f.sizes, len(cmds))
 	res := make([]tandem.Result, len(cmds))
 	for i := range res {
 		res[i].Index = 1000
@@ -276,5 +279,42 @@ func TestLeaderWaitForFollowerIsBounded(t *testing.T) {
 	defer log.mu.Unlock()
 	if fmt.Sprint(log.batches) != "[1 1]" {
 		t.Fatalf("entries carried %v commands, want [1 1]", log.batches)
+	}
+}
+
+// A burst of commands at a follower (many handlers set running at once by
+// one multiplexed message) leaves together, not as a batch of the first
+// command followed by the rest. One P makes the schedule
+// reproducible: the burst's goroutines are all runnable when the first
+// command wakes the proposer.
+func TestFollowerBurstLeavesInOneBatch(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	fwd := &fakeForwarder{}
+	p := proposer.New(proposer.Options{Log: &fakeLog{leader: false}, Forwarder: fwd})
+	p.Start()
+	defer p.Close()
+
+	const n = 20
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := p.Propose(context.Background(), cmd("t")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(10 * time.Millisecond) // every goroutine waits on start
+	close(start)
+	wg.Wait()
+	fwd.mu.Lock()
+	defer fwd.mu.Unlock()
+	// One batch; the race detector's shuffled schedule may split it in
+	// two or three. Without the follower's yield: 20 batches of one.
+	if fwd.cmds != n || len(fwd.sizes) > 3 {
+		t.Fatalf("%d commands forwarded in batches of %v; want %d in at most 3", fwd.cmds, fwd.sizes, n)
 	}
 }
