@@ -162,10 +162,7 @@ func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
 	c.queue = AppendRequest(c.queue, r)
 	c.ends = append(c.ends, len(c.queue))
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.wakeWriter()
 	select {
 	case resp := <-ch:
 		return resp, nil
@@ -180,10 +177,7 @@ func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
 		}
 		c.mu.Unlock()
 		if cancel {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
+			c.wakeWriter()
 		}
 		return nil, ctx.Err()
 	case <-c.done:
@@ -193,6 +187,14 @@ func (c *Conn) Do(ctx context.Context, r *Request) (*Response, error) {
 		default:
 		}
 		return nil, c.Err()
+	}
+}
+
+// wakeWriter tells the writer that frames are queued.
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
