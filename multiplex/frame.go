@@ -74,8 +74,8 @@ func AppendResponse(b []byte, r *Response) []byte {
 
 // AppendCancel appends to b a cancel frame for the request with id: a
 // request frame with an empty method and target, no header fields and no
-// body. Send it only on a connection whose server accepted cancels
-// (CancelHeader); on others it is a malformed request.
+// body. Send it only on a connection whose server named FeatureCancel in
+// its FeaturesHeader; on others it is a malformed request.
 func AppendCancel(b []byte, id uint64) []byte {
 	return AppendRequest(b, &Request{ID: id})
 }
